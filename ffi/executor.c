@@ -1,0 +1,338 @@
+/* Entry points called from Deno, and the monitor process.
+ *
+ * Deno (main thread) ──clone──▶ monitor (new or joined user namespace)
+ *                                  │ waits for the id maps, drops groups
+ *                                  └─clone(CLONE_NEW*)─▶ init, pid 1
+ *                                                         │ runs the ops
+ *                                                         └─fork─▶ command
+ *
+ * The monitor stays in the host's mount namespace but inside the user
+ * namespace, so when the sandbox ends (or Deno dies and the parent-death
+ * signal arrives) it can kill init and remove the run directory, files owned
+ * by subordinate ids included.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "executor.h"
+
+#define NSB_ABI_VERSION 1
+#define EXIT_SETUP 125
+
+int32_t nsb_abi_version(void) { return NSB_ABI_VERSION; }
+
+/* Where the kernel shows this process's command line from. The monitor and
+ * init are copies of Deno that never exec, so without a rename `ps` would
+ * show Deno's command line, host paths included, as pid 1 in the sandbox. */
+static char *arg_start, *arg_end;
+
+static void find_arg_area(void) {
+  char buf[2048];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p)
+    return;
+  /* Field 3 follows the ')'; arg_start and arg_end are fields 48 and 49. */
+  unsigned long values[2] = {0, 0};
+  int field = 2;
+  for (p++; *p && field < 49; p++) {
+    if (*p != ' ')
+      continue;
+    field++;
+    if (field == 48 || field == 49)
+      values[field - 48] = strtoul(p + 1, 0, 10);
+  }
+  if (values[0] && values[1] > values[0]) {
+    arg_start = (char *)values[0];
+    arg_end = (char *)values[1];
+  }
+}
+
+void nsb_set_title(const char *title) {
+  prctl(PR_SET_NAME, title);
+  if (!arg_start)
+    return;
+  size_t room = (size_t)(arg_end - arg_start), len = strlen(title);
+  memset(arg_start, 0, room);
+  memcpy(arg_start, title, len < room ? len : room - 1);
+}
+
+void nsb_report(int fd, int32_t kind, int32_t op_index, int32_t err,
+                int32_t value) {
+  struct nsb_record rec = {kind, op_index, err, value};
+  ssize_t n;
+  do
+    n = write(fd, &rec, sizeof rec);
+  while (n < 0 && errno == EINTR);
+}
+
+int32_t nsb_validate(const uint8_t *buf, uint32_t len) {
+  struct nsb_plan plan;
+  return nsb_plan_parse(buf, len, &plan);
+}
+
+static void sort_fds(int *fds, int n) {
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+      int t = fds[j];
+      fds[j] = fds[j - 1];
+      fds[j - 1] = t;
+    }
+}
+
+/* Closes every descriptor from 3 up except the ones listed, so that nothing
+ * of the Deno process (its epoll, its files, other sandboxes' pipes) leaks
+ * into the sandbox. */
+static int close_all_except(int *keep, int n) {
+  sort_fds(keep, n);
+  unsigned int from = 3;
+  for (int i = 0; i < n; i++) {
+    if (keep[i] < (int)from)
+      continue;
+    if ((unsigned int)keep[i] > from &&
+        syscall(SYS_close_range, from, keep[i] - 1, 0) < 0)
+      return -errno;
+    from = (unsigned int)keep[i] + 1;
+  }
+  if (syscall(SYS_close_range, from, ~0u, 0) < 0)
+    return -errno;
+  return 0;
+}
+
+static void reset_signals(void) {
+  struct sigaction dfl = {0};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      sigaction(sig, &dfl, 0);
+}
+
+static const char *remove_path(const struct nsb_plan *plan) {
+  struct nsb_op op;
+  uint32_t offset = NSB_HEADER_SIZE;
+  for (uint32_t i = 0; i < plan->op_count; i++) {
+    offset = nsb_plan_op(plan, offset, &op);
+    if (op.opcode == NSB_OP_REMOVE_ON_EXIT)
+      return op.str;
+  }
+  return 0;
+}
+
+static void finish(const struct nsb_plan *plan, int report_fd, int code) {
+  const char *path = remove_path(plan);
+  if (path) {
+    int rc = nsb_remove_tree(path);
+    if (rc < 0)
+      nsb_report(report_fd, NSB_REC_CLEANUP_FAILED, -1, -rc, 0);
+  }
+  _exit(code);
+}
+
+static void fail(const struct nsb_plan *plan, int report_fd, int step,
+                 int err) {
+  nsb_report(report_fd, NSB_REC_SETUP_FAILED, step, err, 0);
+  finish(plan, report_fd, EXIT_SETUP);
+}
+
+static int exit_code(int status) {
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status);
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return EXIT_SETUP;
+}
+
+static void monitor(const struct nsb_plan *plan, pid_t parent, int sync_fd,
+                    int report_fd) {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, 0);
+  /* SIGTERM rather than SIGKILL: the monitor must outlive Deno long enough
+   * to kill the sandbox and clean up after it. */
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+    fail(plan, report_fd, NSB_STEP_PDEATHSIG, errno);
+  if (getppid() != parent)
+    finish(plan, report_fd, EXIT_SETUP);
+  reset_signals();
+  nsb_set_title("nsbuild-monitor");
+
+  int keep[NSB_MAX_SLOTS + 3], nkeep = 0;
+  keep[nkeep++] = report_fd;
+  if (sync_fd >= 0)
+    keep[nkeep++] = sync_fd;
+  if (plan->userns_fd >= 0)
+    keep[nkeep++] = plan->userns_fd;
+  struct nsb_op op;
+  uint32_t offset = NSB_HEADER_SIZE;
+  for (uint32_t i = 0; i < plan->op_count; i++) {
+    offset = nsb_plan_op(plan, offset, &op);
+    if (op.opcode == NSB_OP_KEEP_FD && nkeep < (int)NSB_MAX_SLOTS)
+      keep[nkeep++] = (int)op.arg0;
+  }
+  int rc = close_all_except(keep, nkeep);
+  if (rc < 0)
+    fail(plan, report_fd, NSB_STEP_CLOSE_FDS, -rc);
+
+  if (plan->userns_fd < 0) {
+    /* The parent writes our id maps, then sends one byte: 1 to go on, 0
+     * (or end of file) to give up. */
+    char go = 0;
+    ssize_t n;
+    do
+      n = read(sync_fd, &go, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1 || go != 1)
+      fail(plan, report_fd, NSB_STEP_WAIT_IDMAP, n < 0 ? errno : ECANCELED);
+    close(sync_fd);
+  } else {
+    if (setns(plan->userns_fd, CLONE_NEWUSER) < 0)
+      fail(plan, report_fd, NSB_STEP_SETNS_USER, errno);
+    close(plan->userns_fd);
+  }
+  /* Denied (EPERM) under a single-id map with setgroups disabled; the
+   * supplementary groups then stay, shown as 65534. */
+  if (setgroups(0, 0) < 0 && errno != EPERM)
+    fail(plan, report_fd, NSB_STEP_SET_IDS, errno);
+  if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+    fail(plan, report_fd, NSB_STEP_SET_IDS, errno);
+  /* Changing credentials clears the parent-death signal. */
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+    fail(plan, report_fd, NSB_STEP_PDEATHSIG, errno);
+  if (getppid() != parent)
+    finish(plan, report_fd, EXIT_SETUP);
+
+  long init = syscall(SYS_clone, (unsigned long)plan->clone_flags | SIGCHLD,
+                      0, 0, 0, 0);
+  if (init < 0)
+    fail(plan, report_fd, NSB_STEP_CLONE_INIT, errno);
+  if (init == 0)
+    _exit(nsb_run_init(plan, report_fd));
+
+  int status = 0, killed = 0;
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(&all, &info);
+    if (sig < 0)
+      continue;
+    if (sig == SIGCHLD) {
+      pid_t p = waitpid((pid_t)init, &status, WNOHANG);
+      if (p == init)
+        break;
+      continue;
+    }
+    if (getppid() != parent) {
+      /* Deno is gone: nobody will read the result, end the sandbox now. */
+      if (!killed)
+        kill((pid_t)init, SIGKILL);
+      killed = 1;
+      continue;
+    }
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT ||
+        sig == SIGUSR1 || sig == SIGUSR2 || sig == SIGWINCH)
+      kill((pid_t)init, sig);
+  }
+  finish(plan, report_fd, exit_code(status));
+}
+
+int32_t nsb_spawn(const uint8_t *buf, uint32_t len, int32_t *out) {
+  struct nsb_plan plan;
+  int rc = nsb_plan_parse(buf, len, &plan);
+  if (rc < 0)
+    return rc;
+  int report[2], sync[2] = {-1, -1};
+  if (pipe2(report, O_CLOEXEC) < 0)
+    return -errno;
+  if (plan.userns_fd < 0 && pipe2(sync, O_CLOEXEC) < 0) {
+    rc = -errno;
+    close(report[0]);
+    close(report[1]);
+    return rc;
+  }
+  if (!arg_start)
+    find_arg_area();
+  pid_t parent = getpid();
+  unsigned long flags = SIGCHLD | (plan.userns_fd < 0 ? CLONE_NEWUSER : 0);
+  long pid = syscall(SYS_clone, flags, 0, 0, 0, 0);
+  if (pid == 0) {
+    if (sync[1] >= 0)
+      close(sync[1]);
+    close(report[0]);
+    monitor(&plan, parent, sync[0], report[1]);
+    _exit(EXIT_SETUP);
+  }
+  rc = pid < 0 ? -errno : 0;
+  close(report[1]);
+  if (sync[0] >= 0)
+    close(sync[0]);
+  if (pid < 0) {
+    close(report[0]);
+    if (sync[1] >= 0)
+      close(sync[1]);
+    return rc;
+  }
+  out[0] = (int32_t)pid;
+  out[1] = sync[1];
+  out[2] = report[0];
+  return 0;
+}
+
+int32_t nsb_release(int32_t sync_fd, int32_t go) {
+  char byte = go ? 1 : 0;
+  ssize_t n;
+  do
+    n = write(sync_fd, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  int err = n == 1 ? 0 : -errno;
+  close(sync_fd);
+  return err;
+}
+
+int32_t nsb_wait(int32_t pid, int32_t *status) {
+  int st = 0;
+  pid_t p;
+  do
+    p = waitpid(pid, &st, 0);
+  while (p < 0 && errno == EINTR);
+  if (p < 0)
+    return -errno;
+  *status = exit_code(st);
+  return 0;
+}
+
+int32_t nsb_read_records(int32_t fd, uint8_t *buf, uint32_t len) {
+  uint32_t got = 0;
+  while (got < len) {
+    ssize_t n = read(fd, buf + got, len - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return -errno;
+    if (n == 0)
+      break;
+    got += (uint32_t)n;
+  }
+  return (int32_t)got;
+}
+
+int32_t nsb_kill(int32_t pid, int32_t sig) {
+  return kill(pid, sig) < 0 ? -errno : 0;
+}
+
+int32_t nsb_close(int32_t fd) { return close(fd) < 0 ? -errno : 0; }

@@ -1,0 +1,155 @@
+/* The nsbuild executor: carries out a sandbox plan built by TypeScript.
+ *
+ * The plan is a flat little-endian buffer (see src/sandbox/encode.ts, which
+ * owns the format and must change in step with this header):
+ *
+ *   header  u32 magic "NSBP", u32 version, u32 total length, u32 op count,
+ *           u32 namespace clone flags, i32 user namespace fd (-1: create one
+ *           and wait for the parent to write its id maps), u32 flags, u32 0
+ *   op      u32 opcode, u32 size in bytes (header and strings, a multiple
+ *           of 4), u32 arg0, u32 arg1, u32 string count, then that many
+ *           NUL-terminated strings, zero-padded to the op's size
+ *
+ * Everything after clone() runs in a copy of a multithreaded process, so it
+ * uses raw system calls only: no malloc, no stdio, no locks.
+ */
+#ifndef NSBUILD_EXECUTOR_H
+#define NSBUILD_EXECUTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NSB_PLAN_MAGIC 0x5042534eu /* "NSBP" */
+#define NSB_PLAN_VERSION 1u
+#define NSB_HEADER_SIZE 32u
+#define NSB_OP_HEADER_SIZE 20u
+#define NSB_MAX_PLAN_SIZE (1u << 20)
+#define NSB_MAX_OPS 4096u
+#define NSB_MAX_SLOTS 256u
+#define NSB_MAX_ARGS 4096u
+
+/* Header flags. */
+#define NSB_FLAG_NO_NEW_PRIVS 1u
+#define NSB_FLAG_NEW_SESSION 2u
+
+enum nsb_opcode {
+  /* Carried out by the monitor when it exits: remove a host directory tree
+   * from inside the user namespace, so that files owned by subordinate ids
+   * go too. strings: path */
+  NSB_OP_REMOVE_ON_EXIT = 1,
+  /* A generic mount(2). arg0/arg1: flags low/high; strings: source, target,
+   * fstype, data ("" stands for NULL). */
+  NSB_OP_MOUNT = 2,
+  /* open_tree(OPEN_TREE_CLONE) of a host path into slot arg0, before
+   * pivot_root. arg1: NSB_TREE_* bits; strings: source. */
+  NSB_OP_TREE_CLONE = 3,
+  /* fsopen/fsmount a fresh proc for this PID namespace into slot arg0, done
+   * before pivot_root while the host's /proc is still visible. */
+  NSB_OP_PROC_MOUNT = 4,
+  /* pivot_root into a directory and detach the old root. strings: newroot */
+  NSB_OP_PIVOT_ROOT = 5,
+  /* mkdir -p. arg0: mode; strings: path */
+  NSB_OP_MKDIR_P = 6,
+  /* Create an empty file (and its parents) if missing. arg0: mode;
+   * strings: path */
+  NSB_OP_MKFILE_P = 7,
+  /* move_mount the detached tree in slot arg0 onto a path. strings: target */
+  NSB_OP_MOVE_MOUNT = 8,
+  /* strings: target, linkpath */
+  NSB_OP_SYMLINK = 9,
+  /* Bind a path onto itself and make it read-only, recursively.
+   * arg1: NSB_OPTIONAL; strings: path */
+  NSB_OP_READONLY = 10,
+  /* Bind /dev/null over a file. arg1: NSB_OPTIONAL; strings: path */
+  NSB_OP_MASK_FILE = 11,
+  /* strings: hostname */
+  NSB_OP_HOSTNAME = 12,
+  /* Bring the loopback interface up. */
+  NSB_OP_LOOPBACK_UP = 13,
+  /* strings: path */
+  NSB_OP_CHDIR = 14,
+  /* arg0: mask */
+  NSB_OP_UMASK = 15,
+  /* Keep descriptor arg0 open across exec. */
+  NSB_OP_KEEP_FD = 16,
+  /* Must be last. arg0: argc, arg1: envc; strings: the candidate paths
+   * (string count - argc - envc of them, tried in order like execvp), then
+   * argv, then envp. */
+  NSB_OP_EXEC = 17,
+};
+
+#define NSB_TREE_RECURSIVE 1u
+#define NSB_TREE_READONLY 2u
+#define NSB_TREE_NOSUID_NODEV 4u
+#define NSB_OPTIONAL 1u
+
+/* Failures cross the process boundary as fixed records on a close-on-exec
+ * pipe. op_index is an index into the plan's ops, or one of the negative
+ * NSB_STEP_* values for the protocol steps around them. */
+enum nsb_record_kind {
+  NSB_REC_SETUP_FAILED = 1,
+  NSB_REC_EXEC_FAILED = 2,
+  NSB_REC_CLEANUP_FAILED = 3,
+};
+
+enum nsb_step {
+  NSB_STEP_WAIT_IDMAP = -1,
+  NSB_STEP_SETNS_USER = -2,
+  NSB_STEP_SET_IDS = -3,
+  NSB_STEP_CLONE_INIT = -4,
+  NSB_STEP_CLOSE_FDS = -5,
+  NSB_STEP_FORK_COMMAND = -6,
+  NSB_STEP_NEW_SESSION = -7,
+  NSB_STEP_NO_NEW_PRIVS = -8,
+  NSB_STEP_PDEATHSIG = -9,
+};
+
+struct nsb_record {
+  int32_t kind;
+  int32_t op_index;
+  int32_t err;
+  int32_t value;
+};
+
+/* Exported entry points (the TypeScript symbol table in
+ * src/sandbox/executor_ffi.ts mirrors these). */
+int32_t nsb_abi_version(void);
+int32_t nsb_validate(const uint8_t *plan, uint32_t len);
+int32_t nsb_spawn(const uint8_t *plan, uint32_t len, int32_t *out);
+int32_t nsb_release(int32_t sync_fd, int32_t go);
+int32_t nsb_wait(int32_t pid, int32_t *status);
+int32_t nsb_read_records(int32_t fd, uint8_t *buf, uint32_t len);
+int32_t nsb_kill(int32_t pid, int32_t sig);
+int32_t nsb_close(int32_t fd);
+
+/* Internal, shared between the executor's files. */
+struct nsb_op {
+  uint32_t opcode;
+  uint32_t arg0;
+  uint32_t arg1;
+  uint32_t nstr;
+  const char *str; /* the first string; the rest follow, NUL-separated */
+};
+
+struct nsb_plan {
+  const uint8_t *buf;
+  uint32_t len;
+  uint32_t op_count;
+  uint32_t clone_flags;
+  int32_t userns_fd;
+  uint32_t flags;
+};
+
+int nsb_plan_parse(const uint8_t *buf, uint32_t len, struct nsb_plan *plan);
+/* Walks to op i; returns the offset of the next op, 0 at the end. */
+uint32_t nsb_plan_op(const struct nsb_plan *plan, uint32_t offset,
+                     struct nsb_op *op);
+const char *nsb_next_str(const char *s);
+
+int nsb_run_init(const struct nsb_plan *plan, int report_fd);
+int nsb_remove_tree(const char *path);
+void nsb_set_title(const char *title);
+void nsb_report(int fd, int32_t kind, int32_t op_index, int32_t err,
+                int32_t value);
+
+#endif

@@ -1,0 +1,317 @@
+/* Pid 1 of the sandbox: carries out the mount plan, starts the command,
+ * reaps every orphan, forwards signals, and exits with the command's
+ * status. When it exits the kernel kills everything left in the namespace. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/mount.h>
+#include <net/if.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "executor.h"
+
+#define EXIT_SETUP 125
+
+static const char *or_null(const char *s) { return s[0] ? s : 0; }
+
+static int mkdir_p(const char *path, mode_t mode) {
+  char buf[PATH_MAX];
+  size_t len = strlen(path);
+  if (len == 0 || len >= sizeof buf)
+    return -ENAMETOOLONG;
+  memcpy(buf, path, len + 1);
+  for (size_t i = 1; i <= len; i++) {
+    if (buf[i] != '/' && buf[i] != 0)
+      continue;
+    char saved = buf[i];
+    buf[i] = 0;
+    if (mkdir(buf, mode) < 0 && errno != EEXIST)
+      return -errno;
+    buf[i] = saved;
+  }
+  return 0;
+}
+
+static int mkfile_p(const char *path, mode_t mode) {
+  char buf[PATH_MAX];
+  size_t len = strlen(path);
+  if (len == 0 || len >= sizeof buf)
+    return -ENAMETOOLONG;
+  memcpy(buf, path, len + 1);
+  char *slash = strrchr(buf, '/');
+  if (slash && slash != buf) {
+    *slash = 0;
+    int rc = mkdir_p(buf, 0755);
+    if (rc < 0)
+      return rc;
+  }
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, mode);
+  if (fd < 0)
+    return errno == EISDIR ? 0 : -errno;
+  close(fd);
+  return 0;
+}
+
+static int set_readonly(int dirfd, const char *path, unsigned int flags) {
+  struct mount_attr attr = {0};
+  attr.attr_set = MOUNT_ATTR_RDONLY;
+  if (syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof attr) < 0)
+    return -errno;
+  return 0;
+}
+
+static int tree_clone(const char *src, unsigned int bits) {
+  unsigned int rec = (bits & NSB_TREE_RECURSIVE) ? AT_RECURSIVE : 0;
+  int fd = (int)syscall(SYS_open_tree, AT_FDCWD, src,
+                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+  if (fd < 0)
+    return -errno;
+  struct mount_attr attr = {0};
+  if (bits & NSB_TREE_READONLY)
+    attr.attr_set |= MOUNT_ATTR_RDONLY;
+  if (bits & NSB_TREE_NOSUID_NODEV)
+    attr.attr_set |= MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (attr.attr_set &&
+      syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | rec, &attr,
+              sizeof attr) < 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  return fd;
+}
+
+static int proc_mount(void) {
+  int fs = (int)syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC);
+  if (fs < 0)
+    return -errno;
+  if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, 0, 0, 0) < 0) {
+    int err = -errno;
+    close(fs);
+    return err;
+  }
+  int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC,
+                         MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                             MOUNT_ATTR_NOEXEC);
+  int err = mnt < 0 ? -errno : mnt;
+  close(fs);
+  return err;
+}
+
+static int pivot(const char *newroot) {
+  if (chdir(newroot) < 0)
+    return -errno;
+  if (syscall(SYS_pivot_root, ".", ".") < 0)
+    return -errno;
+  /* The old root now sits on top of the new one: detach it. */
+  if (umount2(".", MNT_DETACH) < 0)
+    return -errno;
+  if (chdir("/") < 0)
+    return -errno;
+  return 0;
+}
+
+static int loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    return -errno;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, "lo", 3);
+  int rc = 0;
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+    rc = -errno;
+  } else {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+      rc = -errno;
+  }
+  close(s);
+  return rc;
+}
+
+static int optional(const struct nsb_op *op, int rc) {
+  return (rc == -ENOENT && (op->arg1 & NSB_OPTIONAL)) ? 0 : rc;
+}
+
+static int run_op(const struct nsb_op *op, int *slots) {
+  const char *s1 = op->nstr > 1 ? nsb_next_str(op->str) : 0;
+  switch (op->opcode) {
+  case NSB_OP_REMOVE_ON_EXIT:
+  case NSB_OP_KEEP_FD:
+  case NSB_OP_EXEC:
+    return 0;
+  case NSB_OP_MOUNT: {
+    const char *fstype = nsb_next_str(s1), *data = nsb_next_str(fstype);
+    unsigned long flags = op->arg0 | (unsigned long)op->arg1 << 32;
+    if (mount(or_null(op->str), s1, or_null(fstype), flags, or_null(data)) < 0)
+      return -errno;
+    return 0;
+  }
+  case NSB_OP_TREE_CLONE: {
+    int fd = tree_clone(op->str, op->arg1);
+    if (fd < 0)
+      return fd;
+    if (slots[op->arg0] >= 0)
+      close(slots[op->arg0]);
+    slots[op->arg0] = fd;
+    return 0;
+  }
+  case NSB_OP_PROC_MOUNT: {
+    int fd = proc_mount();
+    if (fd < 0)
+      return fd;
+    slots[op->arg0] = fd;
+    return 0;
+  }
+  case NSB_OP_PIVOT_ROOT:
+    return pivot(op->str);
+  case NSB_OP_MKDIR_P:
+    return mkdir_p(op->str, op->arg0);
+  case NSB_OP_MKFILE_P:
+    return mkfile_p(op->str, op->arg0);
+  case NSB_OP_MOVE_MOUNT: {
+    int fd = slots[op->arg0];
+    if (fd < 0)
+      return -EBADF;
+    if (syscall(SYS_move_mount, fd, "", AT_FDCWD, op->str,
+                MOVE_MOUNT_F_EMPTY_PATH) < 0)
+      return -errno;
+    close(fd);
+    slots[op->arg0] = -1;
+    return 0;
+  }
+  case NSB_OP_SYMLINK:
+    return symlink(op->str, s1) < 0 ? -errno : 0;
+  case NSB_OP_READONLY:
+    if (mount(op->str, op->str, 0, MS_BIND | MS_REC, 0) < 0)
+      return optional(op, -errno);
+    return set_readonly(AT_FDCWD, op->str, AT_RECURSIVE);
+  case NSB_OP_MASK_FILE:
+    if (mount("/dev/null", op->str, 0, MS_BIND, 0) < 0)
+      return optional(op, -errno);
+    return 0;
+  case NSB_OP_HOSTNAME:
+    return sethostname(op->str, strlen(op->str)) < 0 ? -errno : 0;
+  case NSB_OP_LOOPBACK_UP:
+    return loopback_up();
+  case NSB_OP_CHDIR:
+    return chdir(op->str) < 0 ? -errno : 0;
+  case NSB_OP_UMASK:
+    umask((mode_t)op->arg0);
+    return 0;
+  default:
+    return -ENOSYS;
+  }
+}
+
+/* The command's side of the fork: never returns. */
+static void exec_command(const struct nsb_plan *plan, const struct nsb_op *op,
+                         uint32_t exec_index, int report_fd, const int *keep,
+                         int nkeep) {
+  static char *argv[NSB_MAX_ARGS + 1], *envp[NSB_MAX_ARGS + 1];
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, 0);
+  /* A new session leaves the command without a controlling terminal, so it
+   * cannot push input into the invoking one (TIOCSTI needs the terminal to
+   * be the caller's controlling terminal). */
+  if ((plan->flags & NSB_FLAG_NEW_SESSION) && setsid() < 0) {
+    nsb_report(report_fd, NSB_REC_SETUP_FAILED, NSB_STEP_NEW_SESSION, errno,
+               0);
+    _exit(EXIT_SETUP);
+  }
+  for (int i = 0; i < nkeep; i++)
+    fcntl(keep[i], F_SETFD, 0);
+  uint32_t ncand = op->nstr - op->arg0 - op->arg1;
+  const char *s = op->str, *cand = op->str;
+  for (uint32_t i = 0; i < ncand; i++)
+    s = nsb_next_str(s);
+  for (uint32_t i = 0; i < op->arg0; i++, s = nsb_next_str(s))
+    argv[i] = (char *)s;
+  argv[op->arg0] = 0;
+  for (uint32_t i = 0; i < op->arg1; i++, s = nsb_next_str(s))
+    envp[i] = (char *)s;
+  envp[op->arg1] = 0;
+  /* Like execvp: the first candidate that exists wins; a permission error is
+   * remembered but the search goes on. */
+  int err = ENOENT, which = 0;
+  for (uint32_t i = 0; i < ncand; i++, cand = nsb_next_str(cand)) {
+    execve(cand, argv, envp);
+    if (errno != ENOENT && errno != ENOTDIR && (err == ENOENT || errno != EACCES)) {
+      err = errno;
+      which = (int)i;
+      if (errno != EACCES)
+        break;
+    }
+  }
+  nsb_report(report_fd, NSB_REC_EXEC_FAILED, (int32_t)exec_index, err, which);
+  _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
+int nsb_run_init(const struct nsb_plan *plan, int report_fd) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  nsb_set_title("nsbuild-init");
+  int slots[NSB_MAX_SLOTS];
+  for (uint32_t i = 0; i < NSB_MAX_SLOTS; i++)
+    slots[i] = -1;
+  int keep[NSB_MAX_SLOTS], nkeep = 0;
+  struct nsb_op op, exec_op = {0};
+  uint32_t offset = NSB_HEADER_SIZE, exec_index = 0;
+  for (uint32_t i = 0; i < plan->op_count; i++) {
+    offset = nsb_plan_op(plan, offset, &op);
+    if (op.opcode == NSB_OP_EXEC) {
+      exec_op = op;
+      exec_index = i;
+    }
+    if (op.opcode == NSB_OP_KEEP_FD && nkeep < (int)NSB_MAX_SLOTS)
+      keep[nkeep++] = (int)op.arg0;
+    int rc = run_op(&op, slots);
+    if (rc < 0) {
+      nsb_report(report_fd, NSB_REC_SETUP_FAILED, (int32_t)i, -rc, 0);
+      return EXIT_SETUP;
+    }
+  }
+  if ((plan->flags & NSB_FLAG_NO_NEW_PRIVS) &&
+      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+    nsb_report(report_fd, NSB_REC_SETUP_FAILED, NSB_STEP_NO_NEW_PRIVS, errno,
+               0);
+    return EXIT_SETUP;
+  }
+  long cmd = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (cmd < 0) {
+    nsb_report(report_fd, NSB_REC_SETUP_FAILED, NSB_STEP_FORK_COMMAND, errno,
+               0);
+    return EXIT_SETUP;
+  }
+  if (cmd == 0)
+    exec_command(plan, &exec_op, exec_index, report_fd, keep, nkeep);
+  close(report_fd);
+
+  sigset_t all;
+  sigfillset(&all);
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(&all, &info);
+    if (sig == SIGCHLD) {
+      int status;
+      pid_t p;
+      while ((p = waitpid(-1, &status, WNOHANG)) > 0)
+        if (p == cmd)
+          return WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                                     : WEXITSTATUS(status);
+    } else if (sig > 0) {
+      kill((pid_t)cmd, sig);
+    }
+  }
+}

@@ -1,0 +1,132 @@
+/** `nsbuild run`: one command in a fresh sandbox over a root filesystem. */
+import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import { CliError } from "./errors.ts";
+import { loadExecutor } from "../sandbox/executor_ffi.ts";
+import { EXIT_SETUP_FAILED, runSandbox } from "../sandbox/run.ts";
+import { type BindMount, DEFAULT_HOSTNAME, DEFAULT_PATH } from "../sandbox/spec.ts";
+import { createRunDir, storeRoot } from "../store/root.ts";
+
+export const RUN_USAGE = "nsbuild run --rootfs DIR [--bind SRC:DST] [--ro-bind SRC:DST] [--tmpfs DST] " +
+  "[--net] [--hostname NAME] [--env KEY=VALUE]... [--cwd DIR] -- CMD [ARG...]";
+
+function usage(message: string): CliError {
+  return new CliError(`run: ${message}`, `usage: ${RUN_USAGE}`, EXIT_SETUP_FAILED);
+}
+
+function badInput(message: string, hint: string): CliError {
+  return new CliError(`run: ${message}`, hint, EXIT_SETUP_FAILED);
+}
+
+export interface RunOptions {
+  rootfs: string;
+  binds: BindMount[];
+  tmpfs: string[];
+  network: boolean;
+  hostname: string;
+  env: Record<string, string>;
+  cwd: string;
+  argv: string[];
+}
+
+function splitBind(value: string, flag: string): [string, string] {
+  const at = value.indexOf(":");
+  const [src, dst] = at < 0 ? [value, value] : [value.slice(0, at), value.slice(at + 1)];
+  if (!src || !dst) throw usage(`${flag} needs SRC:DST, got "${value}"`);
+  if (!dst.startsWith("/")) throw usage(`${flag} target must be absolute inside the sandbox: "${dst}"`);
+  return [src, dst];
+}
+
+/** Parses `run` arguments; pure but for resolving relative host paths against cwd. */
+export function parseRunArgs(args: string[], hostEnv: Record<string, string | undefined> = {}): RunOptions {
+  const dash = args.indexOf("--");
+  if (dash < 0) throw usage("put `--` before the command to run");
+  const argv = args.slice(dash + 1);
+  if (argv.length === 0) throw usage("no command after `--`");
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: args.slice(0, dash),
+      options: {
+        rootfs: { type: "string" },
+        bind: { type: "string", multiple: true, default: [] },
+        "ro-bind": { type: "string", multiple: true, default: [] },
+        tmpfs: { type: "string", multiple: true, default: [] },
+        net: { type: "boolean", default: false },
+        hostname: { type: "string", default: DEFAULT_HOSTNAME },
+        env: { type: "string", multiple: true, default: [] },
+        cwd: { type: "string", default: "/" },
+      },
+      strict: true,
+      allowPositionals: false,
+      tokens: true,
+    });
+  } catch (e) {
+    throw usage((e as Error).message.replace(/\. To specify a positional.*$/s, ""));
+  }
+  const v = parsed.values;
+  if (!v.rootfs) throw usage("--rootfs DIR is required");
+  // Binds keep the order they were given in, --bind and --ro-bind mixed.
+  const binds: BindMount[] = [];
+  for (const token of parsed.tokens) {
+    if (token.kind !== "option" || (token.name !== "bind" && token.name !== "ro-bind")) continue;
+    const [src, dst] = splitBind(token.value ?? "", `--${token.name}`);
+    binds.push({ source: resolve(src), target: dst, readonly: token.name === "ro-bind", directory: true });
+  }
+  const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: "/root" };
+  if (hostEnv.TERM) env.TERM = hostEnv.TERM;
+  for (const pair of v.env) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw usage(`--env needs KEY=VALUE, got "${pair}"`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  for (const t of v.tmpfs) if (!t.startsWith("/")) throw usage(`--tmpfs target must be absolute: "${t}"`);
+  if (!v.cwd.startsWith("/")) throw usage(`--cwd must be absolute inside the sandbox: "${v.cwd}"`);
+  return {
+    rootfs: resolve(v.rootfs),
+    binds,
+    tmpfs: v.tmpfs,
+    network: v.net,
+    hostname: v.hostname,
+    env,
+    cwd: v.cwd,
+    argv,
+  };
+}
+
+function checkRootfs(rootfs: string): void {
+  let info;
+  try {
+    info = Deno.statSync(rootfs);
+  } catch {
+    throw badInput(`--rootfs ${rootfs} does not exist`, "give the directory of an unpacked root filesystem");
+  }
+  if (!info.isDirectory) {
+    throw badInput(`--rootfs ${rootfs} is not a directory`, "give the directory of an unpacked root filesystem");
+  }
+}
+
+/** Binds need their source's kind to plan the mount point. */
+function statBinds(binds: BindMount[]): void {
+  for (const bind of binds) {
+    let info;
+    try {
+      info = Deno.statSync(bind.source);
+    } catch {
+      throw badInput(`bind source ${bind.source} does not exist`, "create it on the host or fix the path");
+    }
+    bind.directory = info.isDirectory;
+  }
+}
+
+export async function runCommand(args: string[]): Promise<number> {
+  const options = parseRunArgs(args, Deno.env.toObject());
+  checkRootfs(options.rootfs);
+  statBinds(options.binds);
+  const executor = loadExecutor();
+  const runDir = createRunDir(storeRoot(Deno.env.toObject()));
+  const result = await runSandbox({ ...options, runDir }, executor);
+  if (result.error) console.error(`nsbuild: ${result.error.message}`);
+  if (result.warning) console.error(`nsbuild: warning: ${result.warning}`);
+  return result.status;
+}

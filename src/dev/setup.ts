@@ -1,0 +1,67 @@
+/**
+ * `deno task setup`: checks the prerequisites and builds the C executor with
+ * the system compiler, warnings as errors. Rebuilds only when a source is
+ * newer than the library. Says what is missing and how to install it.
+ */
+import { join } from "node:path";
+
+const root = new URL("../../", import.meta.url).pathname;
+const ffi = join(root, "ffi");
+const out = join(ffi, "build", "libnsbuild_executor.so");
+export const CFLAGS = ["-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-fno-strict-aliasing"];
+
+function which(name: string): string | undefined {
+  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
+    try {
+      if (Deno.statSync(join(dir, name)).isFile) return join(dir, name);
+    } catch { /* keep looking */ }
+  }
+  for (const dir of ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]) {
+    try {
+      if (Deno.statSync(join(dir, name)).isFile) return join(dir, name);
+    } catch { /* keep looking */ }
+  }
+  return undefined;
+}
+
+function mtime(path: string): number {
+  try {
+    return Deno.statSync(path).mtime?.getTime() ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+const sources = [...Deno.readDirSync(ffi)]
+  .filter((e) => e.isFile && (e.name.endsWith(".c") || e.name.endsWith(".h")))
+  .map((e) => join(ffi, e.name))
+  .sort();
+
+const missing: string[] = [];
+const cc = Deno.env.get("CC") ?? which("cc") ?? which("gcc");
+if (!cc) missing.push("a C compiler (sudo apt-get install gcc)");
+for (const helper of ["newuidmap", "newgidmap"]) {
+  if (!which(helper)) missing.push(`${helper} (sudo apt-get install uidmap)`);
+}
+if (missing.length) {
+  console.error(`nsbuild setup: missing prerequisites:\n  ${missing.join("\n  ")}`);
+  Deno.exit(1);
+}
+
+const newest = Math.max(...sources.map(mtime));
+if (mtime(out) > newest && !Deno.args.includes("--force")) {
+  Deno.exit(0);
+}
+Deno.mkdirSync(join(ffi, "build"), { recursive: true });
+const tmp = `${out}.tmp-${Deno.pid}`;
+const args = [...CFLAGS, "-o", tmp, ...sources.filter((s) => s.endsWith(".c"))];
+const result = await new Deno.Command(cc!, { args, stdout: "inherit", stderr: "inherit" }).output();
+if (!result.success) {
+  try {
+    Deno.removeSync(tmp);
+  } catch { /* nothing was written */ }
+  console.error(`nsbuild setup: compiling the executor failed (${cc} ${args.join(" ")})`);
+  Deno.exit(1);
+}
+Deno.renameSync(tmp, out);
+console.error(`nsbuild setup: built ${out}`);

@@ -1,0 +1,129 @@
+/**
+ * Runs one sandbox: plan, encode, spawn through the executor, write the id
+ * maps, forward signals, wait, and turn failure records into typed errors.
+ */
+import { encodePlan } from "./encode.ts";
+import { type Executor, ExecutorCallError, RecordKind } from "./executor.ts";
+import { opError, SandboxError, spawnError } from "./errors.ts";
+import { errnoText } from "./errno.ts";
+import { type IdMapPlan, mapsId, planIdMaps, userNameFor } from "./idmap.ts";
+import { applyIdMaps } from "./idmap_apply.ts";
+import { planSandbox } from "./plan.ts";
+import type { SandboxSpec } from "./spec.ts";
+import type { Op } from "./ops.ts";
+
+export const EXIT_SETUP_FAILED = 125;
+export const EXIT_NOT_EXECUTABLE = 126;
+export const EXIT_NOT_FOUND = 127;
+
+export type SandboxRequest = Omit<SandboxSpec, "usernsFd" | "ttyGroupMapped">;
+
+export interface SandboxResult {
+  /** The command's status, 128+N for signal N, 125/126/127 as documented. */
+  status: number;
+  /** Why the command never ran, when it did not. */
+  error?: SandboxError | CommandError;
+  /** A cleanup problem worth a warning (the run directory could not be removed). */
+  warning?: string;
+}
+
+/** The command could not be executed (126) or found (127). */
+export class CommandError extends Error {
+  override name = "CommandError";
+  constructor(readonly command: string, readonly errno: number, readonly status: number) {
+    super(
+      status === EXIT_NOT_FOUND
+        ? `${command}: command not found in the sandbox (searched its PATH; give a full path inside the rootfs)`
+        : `${command}: cannot execute: ${errnoText(errno)}`,
+    );
+  }
+}
+
+let cachedIdMaps: IdMapPlan | undefined;
+
+function readOr(path: string, fallback: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return fallback;
+  }
+}
+
+/** This process's id map plan, read once (it warns once when degraded). */
+export function currentIdMaps(): IdMapPlan {
+  if (!cachedIdMaps) {
+    const uid = Deno.uid() ?? 0;
+    const gid = Deno.gid() ?? 0;
+    const user = userNameFor(readOr("/etc/passwd", ""), uid) ?? Deno.env.get("USER");
+    cachedIdMaps = planIdMaps({ uid, gid, user }, readOr("/etc/subuid", ""), readOr("/etc/subgid", ""));
+    if (cachedIdMaps.warning) console.error(cachedIdMaps.warning);
+  }
+  return cachedIdMaps;
+}
+
+const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
+function describeRecords(ops: Op[], records: ReturnType<Executor["readRecords"]>, argv0: string) {
+  let error: SandboxError | CommandError | undefined;
+  let warning: string | undefined;
+  for (const rec of records) {
+    if (rec.kind === RecordKind.SetupFailed && !error) error = opError(ops, rec.opIndex, rec.errno);
+    if (rec.kind === RecordKind.ExecFailed && !error) {
+      const notFound = rec.errno === 2 || rec.errno === 20;
+      error = new CommandError(argv0, rec.errno, notFound ? EXIT_NOT_FOUND : EXIT_NOT_EXECUTABLE);
+    }
+    if (rec.kind === RecordKind.CleanupFailed) {
+      warning = `could not remove the run directory: ${errnoText(rec.errno)}; ` +
+        "`nsbuild cache prune` removes what is left";
+    }
+  }
+  return { error, warning };
+}
+
+/** Fixes ownership so that mapped root can use the run directory (only when root runs nsbuild). */
+function chownForRoot(runDir: string, maps: IdMapPlan): void {
+  const uid = maps.uidMap[0]!.outside, gid = maps.gidMap[0]!.outside;
+  for (const p of [runDir, `${runDir}/upper`, `${runDir}/work`, `${runDir}/root`]) Deno.chownSync(p, uid, gid);
+}
+
+export async function runSandbox(request: SandboxRequest, executor: Executor, idMaps: IdMapPlan = currentIdMaps()): Promise<SandboxResult> {
+  const spec: SandboxSpec = { ...request, usernsFd: -1, ttyGroupMapped: mapsId(idMaps.gidMap, 5) };
+  let handles, plan;
+  try {
+    plan = planSandbox(spec);
+    const bytes = encodePlan(plan);
+    if ((Deno.uid() ?? 1) === 0) chownForRoot(request.runDir, idMaps);
+    handles = executor.spawn(bytes);
+  } catch (e) {
+    // No monitor exists yet to remove the run directory: do it here.
+    Deno.removeSync(request.runDir, { recursive: true });
+    if (e instanceof ExecutorCallError) throw spawnError(e.errno);
+    throw e;
+  }
+  const { pid, syncFd, reportFd } = handles;
+  const forward = FORWARDED.map((sig) => {
+    const handler = () => executor.kill(pid, SIGNAL_NUMBERS[sig]!);
+    Deno.addSignalListener(sig, handler);
+    return () => Deno.removeSignalListener(sig, handler);
+  });
+  try {
+    if (syncFd >= 0) {
+      try {
+        await applyIdMaps(pid, idMaps);
+      } catch (e) {
+        executor.release(syncFd, false);
+        await executor.wait(pid);
+        executor.readRecords(reportFd);
+        throw e;
+      }
+      executor.release(syncFd, true);
+    }
+    const status = await executor.wait(pid);
+    const { error, warning } = describeRecords(plan.ops, executor.readRecords(reportFd), request.argv[0]!);
+    if (error instanceof SandboxError) return { status: EXIT_SETUP_FAILED, error, warning };
+    return { status: error ? error.status : status, error, warning };
+  } finally {
+    forward.forEach((remove) => remove());
+  }
+}
