@@ -21,7 +21,10 @@ export async function main(args: string[]): Promise<number> {
       console.log(USAGE);
       return command === undefined ? EXIT_USAGE : 0;
     default:
-      throw new CliError(`unknown command "${command}"`, "run `nsbuild help` for the list of commands");
+      throw new CliError(
+        `unknown command "${command}"`,
+        "run `nsbuild help` for the list of commands",
+      );
   }
 }
 

@@ -7,7 +7,8 @@ import { EXIT_SETUP_FAILED, runSandbox } from "../sandbox/run.ts";
 import { type BindMount, DEFAULT_HOSTNAME, DEFAULT_PATH } from "../sandbox/spec.ts";
 import { createRunDir, storeRoot } from "../store/root.ts";
 
-export const RUN_USAGE = "nsbuild run --rootfs DIR [--bind SRC:DST] [--ro-bind SRC:DST] [--tmpfs DST] " +
+export const RUN_USAGE =
+  "nsbuild run --rootfs DIR [--bind SRC:DST] [--ro-bind SRC:DST] [--tmpfs DST] " +
   "[--net] [--hostname NAME] [--env KEY=VALUE]... [--cwd DIR] -- CMD [ARG...]";
 
 function usage(message: string): CliError {
@@ -33,12 +34,17 @@ function splitBind(value: string, flag: string): [string, string] {
   const at = value.indexOf(":");
   const [src, dst] = at < 0 ? [value, value] : [value.slice(0, at), value.slice(at + 1)];
   if (!src || !dst) throw usage(`${flag} needs SRC:DST, got "${value}"`);
-  if (!dst.startsWith("/")) throw usage(`${flag} target must be absolute inside the sandbox: "${dst}"`);
+  if (!dst.startsWith("/")) {
+    throw usage(`${flag} target must be absolute inside the sandbox: "${dst}"`);
+  }
   return [src, dst];
 }
 
 /** Parses `run` arguments; pure but for resolving relative host paths against cwd. */
-export function parseRunArgs(args: string[], hostEnv: Record<string, string | undefined> = {}): RunOptions {
+export function parseRunArgs(
+  args: string[],
+  hostEnv: Record<string, string | undefined> = {},
+): RunOptions {
   const dash = args.indexOf("--");
   if (dash < 0) throw usage("put `--` before the command to run");
   const argv = args.slice(dash + 1);
@@ -71,7 +77,12 @@ export function parseRunArgs(args: string[], hostEnv: Record<string, string | un
   for (const token of parsed.tokens) {
     if (token.kind !== "option" || (token.name !== "bind" && token.name !== "ro-bind")) continue;
     const [src, dst] = splitBind(token.value ?? "", `--${token.name}`);
-    binds.push({ source: resolve(src), target: dst, readonly: token.name === "ro-bind", directory: true });
+    binds.push({
+      source: resolve(src),
+      target: dst,
+      readonly: token.name === "ro-bind",
+      directory: true,
+    });
   }
   const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: "/root" };
   if (hostEnv.TERM) env.TERM = hostEnv.TERM;
@@ -80,7 +91,9 @@ export function parseRunArgs(args: string[], hostEnv: Record<string, string | un
     if (eq <= 0) throw usage(`--env needs KEY=VALUE, got "${pair}"`);
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  for (const t of v.tmpfs) if (!t.startsWith("/")) throw usage(`--tmpfs target must be absolute: "${t}"`);
+  for (const t of v.tmpfs) {
+    if (!t.startsWith("/")) throw usage(`--tmpfs target must be absolute: "${t}"`);
+  }
   if (!v.cwd.startsWith("/")) throw usage(`--cwd must be absolute inside the sandbox: "${v.cwd}"`);
   return {
     rootfs: resolve(v.rootfs),
@@ -99,10 +112,16 @@ function checkRootfs(rootfs: string): void {
   try {
     info = Deno.statSync(rootfs);
   } catch {
-    throw badInput(`--rootfs ${rootfs} does not exist`, "give the directory of an unpacked root filesystem");
+    throw badInput(
+      `--rootfs ${rootfs} does not exist`,
+      "give the directory of an unpacked root filesystem",
+    );
   }
   if (!info.isDirectory) {
-    throw badInput(`--rootfs ${rootfs} is not a directory`, "give the directory of an unpacked root filesystem");
+    throw badInput(
+      `--rootfs ${rootfs} is not a directory`,
+      "give the directory of an unpacked root filesystem",
+    );
   }
 }
 
@@ -113,7 +132,10 @@ function statBinds(binds: BindMount[]): void {
     try {
       info = Deno.statSync(bind.source);
     } catch {
-      throw badInput(`bind source ${bind.source} does not exist`, "create it on the host or fix the path");
+      throw badInput(
+        `bind source ${bind.source} does not exist`,
+        "create it on the host or fix the path",
+      );
     }
     bind.directory = info.isDirectory;
   }

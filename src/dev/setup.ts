@@ -8,7 +8,17 @@ import { join } from "node:path";
 const root = new URL("../../", import.meta.url).pathname;
 const ffi = join(root, "ffi");
 const out = join(ffi, "build", "libnsbuild_executor.so");
-export const CFLAGS = ["-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-fno-strict-aliasing"];
+export const CFLAGS = [
+  "-std=c11",
+  "-O2",
+  "-g",
+  "-Wall",
+  "-Wextra",
+  "-Werror",
+  "-fPIC",
+  "-shared",
+  "-fno-strict-aliasing",
+];
 
 function which(name: string): string | undefined {
   for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {

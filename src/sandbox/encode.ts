@@ -114,7 +114,9 @@ const utf8 = new TextEncoder();
 function encodeStrings(strings: string[]): Uint8Array[] {
   return strings.map((s) => {
     if (s.includes("\0")) {
-      throw new PlanEncodingError(`a NUL byte cannot be passed to the kernel: ${JSON.stringify(s)}`);
+      throw new PlanEncodingError(
+        `a NUL byte cannot be passed to the kernel: ${JSON.stringify(s)}`,
+      );
     }
     return utf8.encode(s + "\0");
   });

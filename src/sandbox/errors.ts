@@ -105,5 +105,11 @@ export function spawnError(errno: number): SandboxError {
   const hint = errno === ERRNO.EPERM || errno === ERRNO.ENOSPC || errno === ERRNO.EINVAL
     ? USERNS_HINT
     : "";
-  return new SandboxError("creating the user namespace", "clone(CLONE_NEWUSER)", undefined, errno, hint);
+  return new SandboxError(
+    "creating the user namespace",
+    "clone(CLONE_NEWUSER)",
+    undefined,
+    errno,
+    hint,
+  );
 }

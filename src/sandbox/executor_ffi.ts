@@ -5,7 +5,14 @@
  *   3. in a compiled binary, the same file embedded with --include, copied
  *      into a memfd and opened from /proc/self/fd (dlopen needs a real file).
  */
-import { decodeRecords, type ExecRecord, type Executor, ExecutorCallError, RECORD_SIZE, type SpawnHandles } from "./executor.ts";
+import {
+  decodeRecords,
+  type ExecRecord,
+  type Executor,
+  ExecutorCallError,
+  RECORD_SIZE,
+  type SpawnHandles,
+} from "./executor.ts";
 
 export const EXECUTOR_ABI_VERSION = 1;
 
@@ -60,13 +67,20 @@ const MFD_CLOEXEC = 1;
 export function openFromBytes(bytes: Uint8Array): Library {
   const libc = Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
   try {
-    const fd = libc.symbols.memfd_create(new TextEncoder().encode("nsbuild-executor\0"), MFD_CLOEXEC);
+    const fd = libc.symbols.memfd_create(
+      new TextEncoder().encode("nsbuild-executor\0"),
+      MFD_CLOEXEC,
+    );
     if (fd < 0) throw new ExecutorLoadError("memfd_create failed for the embedded executor");
     try {
       let written = 0;
       while (written < bytes.length) {
-        const n = Number(libc.symbols.write(fd, bytes.subarray(written), BigInt(bytes.length - written)));
-        if (n <= 0) throw new ExecutorLoadError("writing the embedded executor into a memfd failed");
+        const n = Number(
+          libc.symbols.write(fd, bytes.subarray(written), BigInt(bytes.length - written)),
+        );
+        if (n <= 0) {
+          throw new ExecutorLoadError("writing the embedded executor into a memfd failed");
+        }
         written += n;
       }
       return Deno.dlopen(`/proc/self/fd/${fd}`, SYMBOLS);

@@ -121,7 +121,10 @@ export function mapText(lines: MapLine[]): string {
 
 /** The arguments of newuidmap/newgidmap for a pid. */
 export function helperArgs(pid: number, lines: MapLine[]): string[] {
-  return [String(pid), ...lines.flatMap((l) => [String(l.inside), String(l.outside), String(l.count)])];
+  return [
+    String(pid),
+    ...lines.flatMap((l) => [String(l.inside), String(l.outside), String(l.count)]),
+  ];
 }
 
 /** The gids inside that the plan can use (devpts wants tty = 5). */

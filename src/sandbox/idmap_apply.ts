@@ -25,7 +25,8 @@ async function runHelper(name: string, args: string[]): Promise<void> {
       `${name} is not installed: install the uidmap package (sudo apt-get install uidmap)`,
     );
   }
-  const out = await new Deno.Command(path, { args, stdin: "null", stdout: "null", stderr: "piped" }).output();
+  const out = await new Deno.Command(path, { args, stdin: "null", stdout: "null", stderr: "piped" })
+    .output();
   if (!out.success) {
     const said = new TextDecoder().decode(out.stderr).trim();
     throw new SandboxError(

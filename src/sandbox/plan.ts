@@ -48,13 +48,23 @@ export function planSandbox(spec: SandboxSpec): Plan {
   const ops: Op[] = [];
   ops.push({ op: "remove-on-exit", path: run });
   // Nothing mounted from here on propagates back to the host.
-  ops.push({ op: "mount", source: "", target: "/", fstype: "", data: "", flags: MS.REC | MS.PRIVATE });
+  ops.push({
+    op: "mount",
+    source: "",
+    target: "/",
+    fstype: "",
+    data: "",
+    flags: MS.REC | MS.PRIVATE,
+  });
   ops.push({
     op: "mount",
     source: "overlay",
     target: newRoot,
     fstype: "overlay",
-    data: `lowerdir=${overlayPath(rootfs, "--rootfs")},upperdir=${overlayPath(`${run}/upper`, "the run directory")},` +
+    data:
+      `lowerdir=${overlayPath(rootfs, "--rootfs")},upperdir=${
+        overlayPath(`${run}/upper`, "the run directory")
+      },` +
       `workdir=${run}/work,userxattr`,
     flags: MS.NODEV,
   });
@@ -65,7 +75,14 @@ export function planSandbox(spec: SandboxSpec): Plan {
   ops.push({ op: "proc-mount", slot: procSlot });
   const devSlots = DEV_NODES.map((name) => {
     const slot = nextSlot++;
-    ops.push({ op: "tree-clone", slot, source: `/dev/${name}`, recursive: false, readonly: false, nosuidNodev: false });
+    ops.push({
+      op: "tree-clone",
+      slot,
+      source: `/dev/${name}`,
+      recursive: false,
+      readonly: false,
+      nosuidNodev: false,
+    });
     return { name, slot };
   });
   const bindSlots = spec.binds.map((bind) => {
@@ -88,7 +105,14 @@ export function planSandbox(spec: SandboxSpec): Plan {
   ops.push({ op: "move-mount", slot: procSlot, target: "/proc" });
 
   ops.push({ op: "mkdir-p", path: "/dev", mode: 0o755 });
-  ops.push({ op: "mount", source: "tmpfs", target: "/dev", fstype: "tmpfs", data: "mode=755,size=64k", flags: MS.NOSUID | MS.NOEXEC });
+  ops.push({
+    op: "mount",
+    source: "tmpfs",
+    target: "/dev",
+    fstype: "tmpfs",
+    data: "mode=755,size=64k",
+    flags: MS.NOSUID | MS.NOEXEC,
+  });
   for (const { name, slot } of devSlots) {
     ops.push({ op: "mkfile-p", path: `/dev/${name}`, mode: 0o666 });
     ops.push({ op: "move-mount", slot, target: `/dev/${name}` });
@@ -108,21 +132,50 @@ export function planSandbox(spec: SandboxSpec): Plan {
   });
   ops.push({ op: "symlink", target: "pts/ptmx", path: "/dev/ptmx" });
   ops.push({ op: "mkdir-p", path: "/dev/shm", mode: 0o1777 });
-  ops.push({ op: "mount", source: "shm", target: "/dev/shm", fstype: "tmpfs", data: "mode=1777", flags: MS.NOSUID | MS.NODEV });
+  ops.push({
+    op: "mount",
+    source: "shm",
+    target: "/dev/shm",
+    fstype: "tmpfs",
+    data: "mode=1777",
+    flags: MS.NOSUID | MS.NODEV,
+  });
   ops.push({ op: "mkdir-p", path: "/tmp", mode: 0o1777 });
-  ops.push({ op: "mount", source: "tmpfs", target: "/tmp", fstype: "tmpfs", data: "mode=1777", flags: MS.NOSUID | MS.NODEV });
+  ops.push({
+    op: "mount",
+    source: "tmpfs",
+    target: "/tmp",
+    fstype: "tmpfs",
+    data: "mode=1777",
+    flags: MS.NOSUID | MS.NODEV,
+  });
 
-  for (const name of PROC_MASKED) ops.push({ op: "mask-file", path: `/proc/${name}`, optional: true });
-  for (const name of PROC_READONLY) ops.push({ op: "readonly", path: `/proc/${name}`, optional: true });
+  for (const name of PROC_MASKED) {
+    ops.push({ op: "mask-file", path: `/proc/${name}`, optional: true });
+  }
+  for (const name of PROC_READONLY) {
+    ops.push({ op: "readonly", path: `/proc/${name}`, optional: true });
+  }
 
   for (const { bind, slot } of bindSlots) {
     const target = absolute(bind.target, "a bind target");
-    ops.push(bind.directory ? { op: "mkdir-p", path: target, mode: 0o755 } : { op: "mkfile-p", path: target, mode: 0o644 });
+    ops.push(
+      bind.directory
+        ? { op: "mkdir-p", path: target, mode: 0o755 }
+        : { op: "mkfile-p", path: target, mode: 0o644 },
+    );
     ops.push({ op: "move-mount", slot, target });
   }
   for (const target of spec.tmpfs) {
     ops.push({ op: "mkdir-p", path: absolute(target, "a --tmpfs target"), mode: 0o755 });
-    ops.push({ op: "mount", source: "tmpfs", target, fstype: "tmpfs", data: "mode=755", flags: MS.NOSUID | MS.NODEV });
+    ops.push({
+      op: "mount",
+      source: "tmpfs",
+      target,
+      fstype: "tmpfs",
+      data: "mode=755",
+      flags: MS.NOSUID | MS.NODEV,
+    });
   }
 
   ops.push({ op: "hostname", name: spec.hostname });
@@ -132,7 +185,12 @@ export function planSandbox(spec: SandboxSpec): Plan {
   const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
   const command = spec.argv[0];
   if (command === undefined) throw new PlanError("no command to run");
-  ops.push({ op: "exec", candidates: execCandidates(command, spec.env.PATH), argv: spec.argv, env });
+  ops.push({
+    op: "exec",
+    candidates: execCandidates(command, spec.env.PATH),
+    argv: spec.argv,
+    env,
+  });
 
   let namespaces = CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWCGROUP;
   if (!spec.network) namespaces |= CLONE.NEWNET;

@@ -55,7 +55,11 @@ export function currentIdMaps(): IdMapPlan {
     const uid = Deno.uid() ?? 0;
     const gid = Deno.gid() ?? 0;
     const user = userNameFor(readOr("/etc/passwd", ""), uid) ?? Deno.env.get("USER");
-    cachedIdMaps = planIdMaps({ uid, gid, user }, readOr("/etc/subuid", ""), readOr("/etc/subgid", ""));
+    cachedIdMaps = planIdMaps(
+      { uid, gid, user },
+      readOr("/etc/subuid", ""),
+      readOr("/etc/subgid", ""),
+    );
     if (cachedIdMaps.warning) console.error(cachedIdMaps.warning);
   }
   return cachedIdMaps;
@@ -84,10 +88,16 @@ function describeRecords(ops: Op[], records: ReturnType<Executor["readRecords"]>
 /** Fixes ownership so that mapped root can use the run directory (only when root runs nsbuild). */
 function chownForRoot(runDir: string, maps: IdMapPlan): void {
   const uid = maps.uidMap[0]!.outside, gid = maps.gidMap[0]!.outside;
-  for (const p of [runDir, `${runDir}/upper`, `${runDir}/work`, `${runDir}/root`]) Deno.chownSync(p, uid, gid);
+  for (const p of [runDir, `${runDir}/upper`, `${runDir}/work`, `${runDir}/root`]) {
+    Deno.chownSync(p, uid, gid);
+  }
 }
 
-export async function runSandbox(request: SandboxRequest, executor: Executor, idMaps: IdMapPlan = currentIdMaps()): Promise<SandboxResult> {
+export async function runSandbox(
+  request: SandboxRequest,
+  executor: Executor,
+  idMaps: IdMapPlan = currentIdMaps(),
+): Promise<SandboxResult> {
   const spec: SandboxSpec = { ...request, usernsFd: -1, ttyGroupMapped: mapsId(idMaps.gidMap, 5) };
   let handles, plan;
   try {
@@ -120,7 +130,11 @@ export async function runSandbox(request: SandboxRequest, executor: Executor, id
       executor.release(syncFd, true);
     }
     const status = await executor.wait(pid);
-    const { error, warning } = describeRecords(plan.ops, executor.readRecords(reportFd), request.argv[0]!);
+    const { error, warning } = describeRecords(
+      plan.ops,
+      executor.readRecords(reportFd),
+      request.argv[0]!,
+    );
     if (error instanceof SandboxError) return { status: EXIT_SETUP_FAILED, error, warning };
     return { status: error ? error.status : status, error, warning };
   } finally {
