@@ -17,6 +17,7 @@
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -171,6 +172,9 @@ static void monitor(const struct nsb_plan *plan, pid_t parent, int sync_fd,
   if (getppid() != parent)
     finish(plan, report_fd, EXIT_SETUP);
   reset_signals();
+  /* The monitor stays dumpable: it lives outside the sandbox's PID
+   * namespace, so only the invoking user's own host processes can see it,
+   * and the parent opens /proc/PID/ns/user through it. */
   nsb_set_title("nsbuild-monitor");
 
   int keep[NSB_MAX_SLOTS + 3], nkeep = 0;
@@ -291,6 +295,71 @@ int32_t nsb_spawn(const uint8_t *buf, uint32_t len, int32_t *out) {
   out[1] = sync[1];
   out[2] = report[0];
   return 0;
+}
+
+/* Runs newuidmap and newgidmap (or any id-map helpers) for a monitor, in
+ * parallel, and waits for them. Each helper in the buffer is its path and
+ * its arguments after the pid, NUL-terminated, closed by an empty string.
+ * Returns 0, or (index + 1) << 8 | exit status of the first that failed, or
+ * a negative errno. */
+int32_t nsb_run_helpers(int32_t pid, const uint8_t *buf, uint32_t len) {
+  enum { MAX_HELPERS = 4, MAX_HELPER_ARGS = 64 };
+  char pidstr[16];
+  int n = 0;
+  for (int32_t v = pid; v; v /= 10)
+    n++;
+  if (pid <= 0 || n >= (int)sizeof pidstr)
+    return -EINVAL;
+  pidstr[n] = 0;
+  for (int32_t v = pid, i = n - 1; i >= 0; v /= 10, i--)
+    pidstr[i] = (char)('0' + v % 10);
+  pid_t pids[MAX_HELPERS];
+  int count = 0, rc = 0;
+  const char *p = (const char *)buf, *end = (const char *)buf + len;
+  if (len == 0 || buf[len - 1] != 0)
+    return -EINVAL;
+  while (p < end && *p && count < MAX_HELPERS) {
+    char *argv[MAX_HELPER_ARGS + 2];
+    int argc = 0;
+    argv[argc++] = (char *)p;
+    argv[argc++] = pidstr;
+    for (p += strlen(p) + 1; p < end && *p && argc < MAX_HELPER_ARGS; p += strlen(p) + 1)
+      argv[argc++] = (char *)p;
+    argv[argc] = 0;
+    p++; /* the empty string closing this helper */
+    char *envp[] = {0};
+    int err = posix_spawn(&pids[count], argv[0], 0, 0, argv, envp);
+    if (err) {
+      rc = -err;
+      break;
+    }
+    count++;
+  }
+  for (int i = 0; i < count; i++) {
+    int st = 0;
+    pid_t w;
+    do
+      w = waitpid(pids[i], &st, 0);
+    while (w < 0 && errno == EINTR);
+    int code = w < 0 ? 255 : exit_code(st);
+    if (code != 0 && rc == 0)
+      rc = (i + 1) << 8 | (code & 0xff);
+  }
+  return rc;
+}
+
+int32_t nsb_open_userns(int32_t pid) {
+  char path[48] = "/proc/";
+  int n = 6;
+  char digits[16];
+  int k = 0;
+  for (int32_t v = pid; v > 0; v /= 10)
+    digits[k++] = (char)('0' + v % 10);
+  while (k)
+    path[n++] = digits[--k];
+  memcpy(path + n, "/ns/user", 9);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  return fd < 0 ? -errno : fd;
 }
 
 int32_t nsb_release(int32_t sync_fd, int32_t go) {

@@ -116,6 +116,8 @@ struct nsb_record {
 int32_t nsb_abi_version(void);
 int32_t nsb_validate(const uint8_t *plan, uint32_t len);
 int32_t nsb_spawn(const uint8_t *plan, uint32_t len, int32_t *out);
+int32_t nsb_run_helpers(int32_t pid, const uint8_t *buf, uint32_t len);
+int32_t nsb_open_userns(int32_t pid);
 int32_t nsb_release(int32_t sync_fd, int32_t go);
 int32_t nsb_wait(int32_t pid, int32_t *status);
 int32_t nsb_read_records(int32_t fd, uint8_t *buf, uint32_t len);

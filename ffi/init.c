@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <linux/mount.h>
 #include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -259,8 +260,32 @@ static void exec_command(const struct nsb_plan *plan, const struct nsb_op *op,
   _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
 }
 
+struct exec_args {
+  const struct nsb_plan *plan;
+  const struct nsb_op *op;
+  uint32_t exec_index;
+  int report_fd;
+  const int *keep;
+  int nkeep;
+};
+
+static int exec_trampoline(void *p) {
+  struct exec_args *a = p;
+  exec_command(a->plan, a->op, a->exec_index, a->report_fd, a->keep, a->nkeep);
+  return EXIT_SETUP;
+}
+
+/* The command is started posix_spawn-style: it shares init's memory (a copy
+ * of Deno's, large) instead of copying its page tables, and init waits until
+ * it has exec'd. This stack is used only until then. */
+static char command_stack[64 * 1024] __attribute__((aligned(16)));
+
 int nsb_run_init(const struct nsb_plan *plan, int report_fd) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  /* Not dumpable: the build cannot open /proc/1/exe or /proc/1/mem (its mm
+   * belongs to the host user namespace, where the build has no
+   * CAP_SYS_PTRACE), the CVE-2019-5736 class. */
+  prctl(PR_SET_DUMPABLE, 0);
   nsb_set_title("nsbuild-init");
   int slots[NSB_MAX_SLOTS];
   for (uint32_t i = 0; i < NSB_MAX_SLOTS; i++)
@@ -288,14 +313,14 @@ int nsb_run_init(const struct nsb_plan *plan, int report_fd) {
                0);
     return EXIT_SETUP;
   }
-  long cmd = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  struct exec_args args = {plan, &exec_op, exec_index, report_fd, keep, nkeep};
+  long cmd = clone(exec_trampoline, command_stack + sizeof command_stack,
+                   CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
   if (cmd < 0) {
     nsb_report(report_fd, NSB_REC_SETUP_FAILED, NSB_STEP_FORK_COMMAND, errno,
                0);
     return EXIT_SETUP;
   }
-  if (cmd == 0)
-    exec_command(plan, &exec_op, exec_index, report_fd, keep, nkeep);
   close(report_fd);
 
   sigset_t all;

@@ -56,6 +56,13 @@ export interface Executor {
   validate(plan: Uint8Array): number;
   /** Clones the monitor. Throws ExecutorCallError on failure. */
   spawn(plan: Uint8Array): SpawnHandles;
+  /**
+   * Runs id-map helpers (newuidmap, newgidmap) for a pid, in parallel: 0, or
+   * (index + 1) << 8 | exit status of the first that failed, or -errno.
+   */
+  runHelpers(pid: number, helpers: Helper[]): number;
+  /** Opens /proc/PID/ns/user, so later sandboxes can join it; -errno on failure. */
+  openUserns(pid: number): number;
   /** Lets a monitor waiting for its id maps go on (or give up). */
   release(syncFd: number, go: boolean): void;
   /** Waits for the monitor; resolves to the sandbox's exit status. */
@@ -65,7 +72,21 @@ export interface Executor {
   kill(pid: number, signal: number): void;
 }
 
+export interface Helper {
+  path: string;
+  /** The arguments after the pid. */
+  args: string[];
+}
+
 export const RECORD_SIZE = 16;
+
+/** Encodes helpers for nsb_run_helpers: strings NUL-terminated, each helper closed by "". */
+export function encodeHelpers(helpers: Helper[]): Uint8Array {
+  const text = helpers.map((h) => [h.path, ...h.args].map((s) => `${s}\0`).join("") + "\0").join(
+    "",
+  );
+  return new TextEncoder().encode(text);
+}
 
 export function decodeRecords(bytes: Uint8Array): ExecRecord[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -7,9 +7,11 @@
  */
 import {
   decodeRecords,
+  encodeHelpers,
   type ExecRecord,
   type Executor,
   ExecutorCallError,
+  type Helper,
   RECORD_SIZE,
   type SpawnHandles,
 } from "./executor.ts";
@@ -23,6 +25,10 @@ export const SYMBOLS = {
   nsb_validate: { parameters: ["buffer", "u32"], result: "i32" },
   /** int32_t nsb_spawn(const uint8_t *plan, uint32_t len, int32_t out[3]) */
   nsb_spawn: { parameters: ["buffer", "u32", "buffer"], result: "i32" },
+  /** int32_t nsb_run_helpers(int32_t pid, const uint8_t *buf, uint32_t len) */
+  nsb_run_helpers: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  /** int32_t nsb_open_userns(int32_t pid) */
+  nsb_open_userns: { parameters: ["i32"], result: "i32" },
   /** int32_t nsb_release(int32_t sync_fd, int32_t go) */
   nsb_release: { parameters: ["i32", "i32"], result: "i32" },
   /** int32_t nsb_wait(int32_t pid, int32_t *status): blocks, so off the JS thread */
@@ -133,6 +139,15 @@ export class FfiExecutor implements Executor {
     const rc = this.lib.symbols.nsb_spawn(plan, plan.length, out);
     if (rc < 0) throw new ExecutorCallError("nsb_spawn", -rc);
     return { pid: out[0]!, syncFd: out[1]!, reportFd: out[2]! };
+  }
+
+  runHelpers(pid: number, helpers: Helper[]): number {
+    const buf = encodeHelpers(helpers);
+    return this.lib.symbols.nsb_run_helpers(pid, buf, buf.length);
+  }
+
+  openUserns(pid: number): number {
+    return this.lib.symbols.nsb_open_userns(pid);
   }
 
   release(syncFd: number, go: boolean): void {

@@ -19,7 +19,8 @@ export function runsDir(store: string): string {
  */
 export function createRunDir(store: string): string {
   const runs = runsDir(store);
-  Deno.mkdirSync(runs, { recursive: true, mode: 0o700 });
+  // 0711: mapped root (another host id when root runs nsbuild) must traverse it.
+  Deno.mkdirSync(runs, { recursive: true, mode: 0o711 });
   const dir = Deno.makeTempDirSync({ dir: runs, prefix: `${Deno.pid}-` });
   for (const sub of ["upper", "work", "root"]) Deno.mkdirSync(join(dir, sub));
   return dir;

@@ -1,0 +1,436 @@
+import assert from "node:assert/strict";
+import {
+  type ExecRecord,
+  type Executor,
+  ExecutorCallError,
+  type Helper,
+  RecordKind,
+  type SpawnHandles,
+  Step,
+  StepSyscall,
+} from "./executor.ts";
+import { SandboxError } from "./errors.ts";
+import { errnoName } from "./errno.ts";
+import type { IdMapPlan } from "./idmap.ts";
+import { opPath, opSyscall } from "./ops.ts";
+import { PlanError, planSandbox } from "./plan.ts";
+import {
+  CommandError,
+  EXIT_NOT_EXECUTABLE,
+  EXIT_NOT_FOUND,
+  EXIT_SETUP_FAILED,
+  runSandbox,
+  type SandboxRequest,
+} from "./run.ts";
+
+const EPERM = 1, ENOENT = 2, EACCES = 13, ENOTDIR = 20, EINVAL = 22;
+
+const MAPS: IdMapPlan = {
+  mode: "subordinate",
+  uidMap: [
+    { inside: 0, outside: 1000, count: 1 },
+    { inside: 1, outside: 100000, count: 65536 },
+  ],
+  gidMap: [
+    { inside: 0, outside: 1000, count: 1 },
+    { inside: 1, outside: 100000, count: 65536 },
+  ],
+  writer: "helpers",
+  setgroups: "allow",
+};
+
+const SINGLE: IdMapPlan = {
+  mode: "single",
+  uidMap: [{ inside: 0, outside: 1000, count: 1 }],
+  gidMap: [{ inside: 0, outside: 1000, count: 1 }],
+  writer: "direct",
+  setgroups: "deny",
+};
+
+type Call =
+  | { call: "spawn"; plan: Uint8Array }
+  | { call: "runHelpers"; pid: number; helpers: Helper[] }
+  | { call: "openUserns"; pid: number }
+  | { call: "release"; syncFd: number; go: boolean }
+  | { call: "wait"; pid: number }
+  | { call: "readRecords"; fd: number }
+  | { call: "kill"; pid: number; signal: number }
+  | { call: "validate" };
+
+/** A recording fake: no process is ever started. */
+class FakeExecutor implements Executor {
+  calls: Call[] = [];
+  constructor(
+    private readonly outcome: {
+      records?: ExecRecord[];
+      status?: number;
+      spawnError?: Error;
+    } = {},
+  ) {}
+
+  validate(_plan: Uint8Array): number {
+    this.calls.push({ call: "validate" });
+    return 0;
+  }
+  spawn(plan: Uint8Array): SpawnHandles {
+    this.calls.push({ call: "spawn", plan: plan.slice() });
+    if (this.outcome.spawnError) throw this.outcome.spawnError;
+    return { pid: 4242, syncFd: -1, reportFd: 77 };
+  }
+  runHelpers(pid: number, helpers: Helper[]): number {
+    this.calls.push({ call: "runHelpers", pid, helpers });
+    return 0;
+  }
+  openUserns(pid: number): number {
+    this.calls.push({ call: "openUserns", pid });
+    return -EPERM;
+  }
+  release(syncFd: number, go: boolean): void {
+    this.calls.push({ call: "release", syncFd, go });
+  }
+  wait(pid: number): Promise<number> {
+    this.calls.push({ call: "wait", pid });
+    return Promise.resolve(this.outcome.status ?? 0);
+  }
+  readRecords(fd: number): ExecRecord[] {
+    this.calls.push({ call: "readRecords", fd });
+    return this.outcome.records ?? [];
+  }
+  kill(pid: number, signal: number): void {
+    this.calls.push({ call: "kill", pid, signal });
+  }
+}
+
+/** A run directory as createRunDir() makes it. */
+async function makeRunDir(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "nsbuild-run-test-" });
+  for (const sub of ["upper", "work", "root"]) await Deno.mkdir(`${dir}/${sub}`);
+  return dir;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+function request(runDir: string, overrides: Partial<SandboxRequest> = {}): SandboxRequest {
+  return {
+    rootfs: "/store/bases/debian",
+    runDir,
+    binds: [
+      { source: "/home/u/src", target: "/src", readonly: true, directory: true },
+      { source: "/etc/hosts", target: "/etc/hosts", readonly: false, directory: false },
+    ],
+    tmpfs: ["/var/tmp"],
+    network: false,
+    hostname: "nsbuild",
+    env: { PATH: "/usr/bin:/bin", HOME: "/root" },
+    cwd: "/src",
+    argv: ["make", "all"],
+    ...overrides,
+  };
+}
+
+/** Runs a sandbox against a fake in a fresh run directory, then removes it. */
+async function run(
+  executor: FakeExecutor,
+  overrides: Partial<SandboxRequest> = {},
+  maps: IdMapPlan = MAPS,
+) {
+  const runDir = await makeRunDir();
+  try {
+    const result = await runSandbox(request(runDir, overrides), executor, maps);
+    return { result, runDir };
+  } finally {
+    await Deno.remove(runDir, { recursive: true }).catch(() => {});
+  }
+}
+
+function record(kind: number, opIndex: number, errno: number): ExecRecord {
+  return { kind, opIndex, errno, value: 0 };
+}
+
+Deno.test("runSandbox() names the syscall, path and errno of whichever op fails", async () => {
+  const ops = planSandbox({ ...request("/x"), usernsFd: -1, ttyGroupMapped: true }).ops;
+  const errnos = [EPERM, ENOENT, EACCES, ENOTDIR, EINVAL, 30, 16, 38, 21];
+  assert.ok(ops.length > 30);
+  for (const [i, op] of ops.entries()) {
+    const errno = errnos[i % errnos.length]!;
+    const executor = new FakeExecutor({
+      records: [record(RecordKind.SetupFailed, i, errno)],
+      status: 1,
+    });
+    const runDir = await makeRunDir();
+    try {
+      // The same run directory as the plan above, so every path matches.
+      const result = await runSandbox(
+        request(runDir),
+        executor,
+        MAPS,
+      );
+      const where = `op ${i} (${op.op})`;
+      assert.equal(result.status, EXIT_SETUP_FAILED, where);
+      assert.ok(result.error instanceof SandboxError, where);
+      const error = result.error;
+      const actual = planSandbox({ ...request(runDir), usernsFd: -1, ttyGroupMapped: true })
+        .ops[i]!;
+      assert.equal(actual.op, op.op, where);
+      assert.ok(error.message.includes(opSyscall(actual)), `${where}: ${error.message}`);
+      const path = opPath(actual);
+      if (path !== undefined) {
+        assert.ok(error.message.includes(`${opSyscall(actual)} ${path}`), error.message);
+        assert.equal(error.path, path);
+      }
+      assert.ok(error.message.includes(errnoName(errno)), `${where}: ${error.message}`);
+      assert.equal(error.errno, errno);
+      assert.equal(error.errnoName, errnoName(errno));
+      assert.equal(error.syscall, opSyscall(actual));
+      assert.match(error.step, new RegExp(`^setting up the sandbox \\(op ${i}, ${op.op}\\)$`));
+    } finally {
+      await Deno.remove(runDir, { recursive: true });
+    }
+  }
+});
+
+Deno.test("runSandbox() reports the overlay mount's failure with the run directory's root", async () => {
+  const runDir = await makeRunDir();
+  try {
+    const executor = new FakeExecutor({ records: [record(RecordKind.SetupFailed, 2, EINVAL)] });
+    const result = await runSandbox(request(runDir), executor, MAPS);
+    assert.equal(result.status, 125);
+    assert.ok(result.error instanceof SandboxError);
+    assert.match(
+      result.error.message,
+      new RegExp(
+        `^setting up the sandbox \\(op 2, mount\\): mount overlay ${runDir}/root: ` +
+          `EINVAL \\(Invalid argument\\)\\n  hint: overlayfs refused`,
+      ),
+    );
+  } finally {
+    await Deno.remove(runDir, { recursive: true });
+  }
+});
+
+Deno.test("runSandbox() reports the first setup failure when several arrive", async () => {
+  const { result } = await run(
+    new FakeExecutor({
+      records: [
+        record(RecordKind.SetupFailed, 4, ENOENT),
+        record(RecordKind.SetupFailed, 2, EPERM),
+        record(RecordKind.ExecFailed, -6, EACCES),
+      ],
+    }),
+  );
+  assert.ok(result.error instanceof SandboxError);
+  assert.equal(result.error.errno, ENOENT);
+  assert.match(result.error.step, /op 4,/);
+});
+
+Deno.test("runSandbox() returns 127 and a CommandError when exec finds no command", async () => {
+  for (const errno of [ENOENT, ENOTDIR]) {
+    const { result } = await run(
+      new FakeExecutor({ records: [record(RecordKind.ExecFailed, 40, errno)], status: 1 }),
+    );
+    assert.equal(result.status, EXIT_NOT_FOUND);
+    assert.equal(result.status, 127);
+    assert.ok(result.error instanceof CommandError);
+    assert.equal(result.error.command, "make");
+    assert.equal(result.error.errno, errno);
+    assert.match(result.error.message, /^make: command not found in the sandbox/);
+  }
+});
+
+Deno.test("runSandbox() returns 126 and a CommandError when the command cannot be executed", async () => {
+  const { result } = await run(
+    new FakeExecutor({ records: [record(RecordKind.ExecFailed, 40, EACCES)], status: 1 }),
+  );
+  assert.equal(result.status, EXIT_NOT_EXECUTABLE);
+  assert.equal(result.status, 126);
+  assert.ok(result.error instanceof CommandError);
+  assert.equal(result.error.status, 126);
+  assert.equal(result.error.message, "make: cannot execute: EACCES (Permission denied)");
+});
+
+Deno.test("runSandbox() returns the waited status of a clean run", async () => {
+  for (const status of [0, 1, 2, 130, 137]) {
+    const executor = new FakeExecutor({ status });
+    const { result } = await run(executor);
+    assert.equal(result.status, status);
+    assert.equal(result.error, undefined);
+    assert.equal(result.warning, undefined);
+  }
+});
+
+Deno.test("runSandbox() spawns once, waits for the pid and reads the report fd", async () => {
+  const executor = new FakeExecutor({ status: 3 });
+  await run(executor);
+  assert.deepEqual(executor.calls.map((c) => c.call), ["spawn", "wait", "readRecords"]);
+  assert.deepEqual(executor.calls[1], { call: "wait", pid: 4242 });
+  assert.deepEqual(executor.calls[2], { call: "readRecords", fd: 77 });
+});
+
+Deno.test("runSandbox() hands spawn the encoded plan of its request", async () => {
+  const executor = new FakeExecutor();
+  const { runDir } = await run(executor, { argv: ["/bin/echo", "hi"] });
+  const spawned = executor.calls[0];
+  assert.ok(spawned?.call === "spawn");
+  const view = new DataView(spawned.plan.buffer);
+  assert.equal(view.getUint32(0, true), 0x5042534e);
+  assert.equal(view.getUint32(8, true), spawned.plan.length);
+  const expected = planSandbox({
+    ...request(runDir, { argv: ["/bin/echo", "hi"] }),
+    usernsFd: -1,
+    ttyGroupMapped: true,
+  });
+  assert.equal(view.getUint32(12, true), expected.ops.length);
+  assert.equal(view.getInt32(20, true), -1);
+  const text = new TextDecoder().decode(spawned.plan);
+  assert.ok(text.includes(`${runDir}/root\0`));
+  assert.ok(text.includes("/bin/echo\0hi\0"));
+});
+
+Deno.test("runSandbox() plans devpts gid=5 only when the gid map covers gid 5", async () => {
+  const mapped = new FakeExecutor();
+  await run(mapped, {}, MAPS);
+  const single = new FakeExecutor();
+  await run(single, {}, SINGLE);
+  const text = (e: FakeExecutor) => {
+    const c = e.calls[0];
+    assert.ok(c?.call === "spawn");
+    return new TextDecoder().decode(c.plan);
+  };
+  assert.ok(text(mapped).includes("mode=620,gid=5\0"));
+  assert.ok(!text(single).includes("gid=5"));
+  assert.ok(text(single).includes("mode=620\0"));
+});
+
+Deno.test("runSandbox() maps negative record indexes to the protocol step names", async () => {
+  for (let index = -1; index >= -9; index--) {
+    const { result } = await run(
+      new FakeExecutor({ records: [record(RecordKind.SetupFailed, index, EINVAL)] }),
+    );
+    assert.equal(result.status, EXIT_SETUP_FAILED);
+    assert.ok(result.error instanceof SandboxError);
+    assert.equal(result.error.step, Step[index]);
+    assert.equal(result.error.syscall, StepSyscall[index]);
+    assert.equal(result.error.path, undefined);
+    assert.ok(
+      result.error.message.startsWith(`${Step[index]}: ${StepSyscall[index]}: EINVAL`),
+      result.error.message,
+    );
+  }
+  assert.equal(Step[-1], "waiting for the id maps");
+  assert.equal(Step[-4], "creating the sandbox namespaces");
+  assert.equal(StepSyscall[-4], "clone");
+});
+
+Deno.test("runSandbox() hints at user namespace settings when joining or cloning fails", async () => {
+  for (const index of [-2, -3, -4]) {
+    const { result } = await run(
+      new FakeExecutor({ records: [record(RecordKind.SetupFailed, index, EPERM)] }),
+    );
+    assert.ok(result.error instanceof SandboxError);
+    assert.match(result.error.hint, /user\.max_user_namespaces/);
+  }
+  const { result } = await run(
+    new FakeExecutor({ records: [record(RecordKind.SetupFailed, -5, EPERM)] }),
+  );
+  assert.ok(result.error instanceof SandboxError);
+  assert.equal(result.error.hint, "");
+});
+
+Deno.test("runSandbox() names an unknown protocol step by its number", async () => {
+  const { result } = await run(
+    new FakeExecutor({ records: [record(RecordKind.SetupFailed, -42, 999)] }),
+  );
+  assert.ok(result.error instanceof SandboxError);
+  assert.equal(result.error.step, "protocol step -42");
+  assert.equal(result.error.message, "protocol step -42: unknown: errno 999");
+});
+
+Deno.test("runSandbox() turns a cleanup record into a warning and keeps the status", async () => {
+  const { result } = await run(
+    new FakeExecutor({ records: [record(RecordKind.CleanupFailed, 0, EACCES)], status: 7 }),
+  );
+  assert.equal(result.status, 7);
+  assert.equal(result.error, undefined);
+  assert.match(result.warning ?? "", /could not remove the run directory: EACCES/);
+  assert.match(result.warning ?? "", /nsbuild cache prune/);
+});
+
+Deno.test("runSandbox() turns spawn's EPERM into a SandboxError with the user namespace hint", async () => {
+  const runDir = await makeRunDir();
+  try {
+    const executor = new FakeExecutor({ spawnError: new ExecutorCallError("nsb_spawn", EPERM) });
+    await assert.rejects(runSandbox(request(runDir), executor, MAPS), (e: unknown) => {
+      assert.ok(e instanceof SandboxError);
+      assert.equal(e.step, "creating the user namespace");
+      assert.equal(e.syscall, "clone(CLONE_NEWUSER)");
+      assert.equal(e.errno, EPERM);
+      assert.match(e.hint, /sysctl user\.max_user_namespaces/);
+      assert.match(e.message, /^creating the user namespace: clone\(CLONE_NEWUSER\): EPERM/);
+      return true;
+    });
+    assert.deepEqual(executor.calls.map((c) => c.call), ["spawn"]);
+  } finally {
+    await Deno.remove(runDir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("runSandbox() removes the run directory when spawn fails", async () => {
+  for (const spawnError of [new ExecutorCallError("nsb_spawn", EPERM), new Error("boom")]) {
+    const runDir = await makeRunDir();
+    await Deno.writeTextFile(`${runDir}/upper/file`, "x");
+    try {
+      await assert.rejects(
+        runSandbox(request(runDir), new FakeExecutor({ spawnError }), MAPS),
+        spawnError instanceof ExecutorCallError ? SandboxError : /boom/,
+      );
+      assert.equal(await exists(runDir), false, `${runDir} left behind`);
+    } finally {
+      await Deno.remove(runDir, { recursive: true }).catch(() => {});
+    }
+  }
+});
+
+Deno.test("runSandbox() removes the run directory and never spawns when planning fails", async () => {
+  const runDir = await makeRunDir();
+  const executor = new FakeExecutor();
+  try {
+    await assert.rejects(runSandbox(request(runDir, { cwd: "src" }), executor, MAPS), PlanError);
+    assert.equal(await exists(runDir), false);
+    assert.deepEqual(executor.calls, []);
+  } finally {
+    await Deno.remove(runDir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test({
+  name: "runSandbox() as root gives the run directory to mapped root",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const executor = new FakeExecutor();
+    const runDir = await makeRunDir();
+    try {
+      const maps: IdMapPlan = {
+        ...MAPS,
+        uidMap: [{ inside: 0, outside: 1879048192, count: 65537 }],
+        gidMap: [{ inside: 0, outside: 1879048193, count: 65537 }],
+        writer: "direct",
+      };
+      await runSandbox(request(runDir), executor, maps);
+      for (const p of [runDir, `${runDir}/upper`, `${runDir}/work`, `${runDir}/root`]) {
+        const info = await Deno.stat(p);
+        assert.equal(info.uid, 1879048192, p);
+        assert.equal(info.gid, 1879048193, p);
+      }
+    } finally {
+      await Deno.remove(runDir, { recursive: true });
+    }
+  },
+});
