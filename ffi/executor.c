@@ -348,6 +348,45 @@ int32_t nsb_run_helpers(int32_t pid, const uint8_t *buf, uint32_t len) {
   return rc;
 }
 
+static int write_proc(int32_t pid, const char *file, const uint8_t *data,
+                      uint32_t len) {
+  char path[64] = "/proc/";
+  int n = 6;
+  char digits[16];
+  int k = 0;
+  for (int32_t v = pid; v > 0; v /= 10)
+    digits[k++] = (char)('0' + v % 10);
+  while (k)
+    path[n++] = digits[--k];
+  path[n++] = '/';
+  size_t flen = strlen(file);
+  memcpy(path + n, file, flen + 1);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  /* A map must arrive in one write. */
+  ssize_t w = write(fd, data, len);
+  int rc = w == (ssize_t)len ? 0 : (w < 0 ? -errno : -EIO);
+  close(fd);
+  return rc;
+}
+
+/* Writes a monitor's maps directly (root, or a single-id map): 0, or
+ * -(step << 16 | errno) with step 1 setgroups, 2 uid_map, 3 gid_map. */
+int32_t nsb_write_maps(int32_t pid, const uint8_t *uid_map, uint32_t uid_len,
+                       const uint8_t *gid_map, uint32_t gid_len,
+                       int32_t deny_setgroups) {
+  static const uint8_t deny[] = "deny";
+  int rc;
+  if (deny_setgroups && (rc = write_proc(pid, "setgroups", deny, 4)) < 0)
+    return -(1 << 16 | -rc);
+  if ((rc = write_proc(pid, "uid_map", uid_map, uid_len)) < 0)
+    return -(2 << 16 | -rc);
+  if ((rc = write_proc(pid, "gid_map", gid_map, gid_len)) < 0)
+    return -(3 << 16 | -rc);
+  return 0;
+}
+
 int32_t nsb_open_userns(int32_t pid) {
   char path[48] = "/proc/";
   int n = 6;

@@ -118,6 +118,9 @@ int32_t nsb_validate(const uint8_t *plan, uint32_t len);
 int32_t nsb_spawn(const uint8_t *plan, uint32_t len, int32_t *out);
 int32_t nsb_run_helpers(int32_t pid, const uint8_t *buf, uint32_t len);
 int32_t nsb_open_userns(int32_t pid);
+int32_t nsb_write_maps(int32_t pid, const uint8_t *uid_map, uint32_t uid_len,
+                       const uint8_t *gid_map, uint32_t gid_len,
+                       int32_t deny_setgroups);
 int32_t nsb_release(int32_t sync_fd, int32_t go);
 int32_t nsb_wait(int32_t pid, int32_t *status);
 int32_t nsb_read_records(int32_t fd, uint8_t *buf, uint32_t len);

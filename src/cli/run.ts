@@ -1,6 +1,13 @@
 /** `nsbuild run`: one command in a fresh sandbox over a root filesystem. */
-import { parseArgs } from "node:util";
-import { resolve } from "node:path";
+import {
+  ArgsError,
+  flag,
+  type OptionSpec,
+  parseOptions,
+  stringOption,
+  stringOptions,
+} from "./args.ts";
+import { absolutePath } from "../util/path.ts";
 import { CliError } from "./errors.ts";
 import { loadExecutor } from "../sandbox/executor_ffi.ts";
 import { EXIT_SETUP_FAILED, runSandbox } from "../sandbox/run.ts";
@@ -40,69 +47,76 @@ function splitBind(value: string, flag: string): [string, string] {
   return [src, dst];
 }
 
+const RUN_OPTIONS: Record<string, OptionSpec> = {
+  rootfs: { type: "string" },
+  bind: { type: "string", multiple: true },
+  "ro-bind": { type: "string", multiple: true },
+  tmpfs: { type: "string", multiple: true },
+  net: { type: "boolean" },
+  hostname: { type: "string" },
+  env: { type: "string", multiple: true },
+  cwd: { type: "string" },
+};
+
 /** Parses `run` arguments; pure but for resolving relative host paths against cwd. */
 export function parseRunArgs(
   args: string[],
   hostEnv: Record<string, string | undefined> = {},
 ): RunOptions {
-  const dash = args.indexOf("--");
-  if (dash < 0) throw usage("put `--` before the command to run");
-  const argv = args.slice(dash + 1);
-  if (argv.length === 0) throw usage("no command after `--`");
   let parsed;
   try {
-    parsed = parseArgs({
-      args: args.slice(0, dash),
-      options: {
-        rootfs: { type: "string" },
-        bind: { type: "string", multiple: true, default: [] },
-        "ro-bind": { type: "string", multiple: true, default: [] },
-        tmpfs: { type: "string", multiple: true, default: [] },
-        net: { type: "boolean", default: false },
-        hostname: { type: "string", default: DEFAULT_HOSTNAME },
-        env: { type: "string", multiple: true, default: [] },
-        cwd: { type: "string", default: "/" },
-      },
-      strict: true,
-      allowPositionals: false,
-      tokens: true,
-    });
+    parsed = parseOptions(args, RUN_OPTIONS);
   } catch (e) {
-    throw usage((e as Error).message.replace(/\. To specify a positional.*$/s, ""));
+    if (e instanceof ArgsError) throw usage(e.message);
+    throw e;
   }
-  const v = parsed.values;
-  if (!v.rootfs) throw usage("--rootfs DIR is required");
+  if (parsed.rest === undefined) {
+    throw usage(
+      parsed.positionals.length
+        ? `put \`--\` before the command to run: nsbuild run ... -- ${parsed.positionals.join(" ")}`
+        : "put `--` before the command to run",
+    );
+  }
+  if (parsed.positionals.length) {
+    throw usage(`unexpected argument "${parsed.positionals[0]}" before \`--\``);
+  }
+  const argv = parsed.rest;
+  if (argv.length === 0) throw usage("no command after `--`");
+  const rootfs = stringOption(parsed, "rootfs");
+  if (!rootfs) throw usage("--rootfs DIR is required");
   // Binds keep the order they were given in, --bind and --ro-bind mixed.
   const binds: BindMount[] = [];
-  for (const token of parsed.tokens) {
-    if (token.kind !== "option" || (token.name !== "bind" && token.name !== "ro-bind")) continue;
-    const [src, dst] = splitBind(token.value ?? "", `--${token.name}`);
+  for (const option of parsed.options) {
+    if (option.name !== "bind" && option.name !== "ro-bind") continue;
+    const [src, dst] = splitBind(String(option.value), `--${option.name}`);
     binds.push({
-      source: resolve(src),
+      source: absolutePath(src),
       target: dst,
-      readonly: token.name === "ro-bind",
+      readonly: option.name === "ro-bind",
       directory: true,
     });
   }
   const env: Record<string, string> = { PATH: DEFAULT_PATH, HOME: "/root" };
   if (hostEnv.TERM) env.TERM = hostEnv.TERM;
-  for (const pair of v.env) {
+  for (const pair of stringOptions(parsed, "env")) {
     const eq = pair.indexOf("=");
     if (eq <= 0) throw usage(`--env needs KEY=VALUE, got "${pair}"`);
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  for (const t of v.tmpfs) {
+  const tmpfs = stringOptions(parsed, "tmpfs");
+  for (const t of tmpfs) {
     if (!t.startsWith("/")) throw usage(`--tmpfs target must be absolute: "${t}"`);
   }
-  if (!v.cwd.startsWith("/")) throw usage(`--cwd must be absolute inside the sandbox: "${v.cwd}"`);
+  const cwd = stringOption(parsed, "cwd") ?? "/";
+  if (!cwd.startsWith("/")) throw usage(`--cwd must be absolute inside the sandbox: "${cwd}"`);
   return {
-    rootfs: resolve(v.rootfs),
+    rootfs: absolutePath(rootfs),
     binds,
-    tmpfs: v.tmpfs,
-    network: v.net,
-    hostname: v.hostname,
+    tmpfs,
+    network: flag(parsed, "net"),
+    hostname: stringOption(parsed, "hostname") ?? DEFAULT_HOSTNAME,
     env,
-    cwd: v.cwd,
+    cwd,
     argv,
   };
 }

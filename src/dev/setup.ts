@@ -34,6 +34,44 @@ function which(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * bin/nsbuild runs a one-file bundle of the CLI when it is newer than every
+ * source file: loading one file instead of the module graph saves about
+ * 20 ms of start-up.
+ */
+async function bundleCli(): Promise<void> {
+  const bundle = join(root, "dist", "nsbuild.js");
+  const tsFiles: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.isDirectory) walk(join(dir, e.name));
+      else if (e.name.endsWith(".ts")) tsFiles.push(join(dir, e.name));
+    }
+  };
+  walk(join(root, "src"));
+  if (mtime(bundle) > Math.max(...tsFiles.map(mtime)) && !Deno.args.includes("--force")) return;
+  Deno.mkdirSync(join(root, "dist"), { recursive: true });
+  const tmp = `${bundle}.tmp-${Deno.pid}`;
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      "--quiet",
+      "--no-config",
+      "--no-lock",
+      "-o",
+      tmp,
+      join(root, "src", "cli", "main.ts"),
+    ],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!result.success) {
+    console.error("nsbuild setup: bundling the CLI failed; bin/nsbuild will run from source");
+    return;
+  }
+  Deno.renameSync(tmp, bundle);
+}
+
 function mtime(path: string): number {
   try {
     return Deno.statSync(path).mtime?.getTime() ?? 0;
@@ -58,6 +96,7 @@ if (missing.length) {
   Deno.exit(1);
 }
 
+await bundleCli();
 const newest = Math.max(...sources.map(mtime));
 if (mtime(out) > newest && !Deno.args.includes("--force")) {
   Deno.exit(0);

@@ -61,6 +61,12 @@ export interface Executor {
    * (index + 1) << 8 | exit status of the first that failed, or -errno.
    */
   runHelpers(pid: number, helpers: Helper[]): number;
+  /**
+   * Writes /proc/PID/{setgroups,uid_map,gid_map} directly (Deno refuses
+   * /proc writes without --allow-all): 0, or -(step << 16 | errno) with
+   * step 1 setgroups, 2 uid_map, 3 gid_map.
+   */
+  writeMaps(pid: number, uidMap: string, gidMap: string, denySetgroups: boolean): number;
   /** Opens /proc/PID/ns/user, so later sandboxes can join it; -errno on failure. */
   openUserns(pid: number): number;
   /** Lets a monitor waiting for its id maps go on (or give up). */

@@ -27,6 +27,9 @@ export const SYMBOLS = {
   nsb_spawn: { parameters: ["buffer", "u32", "buffer"], result: "i32" },
   /** int32_t nsb_run_helpers(int32_t pid, const uint8_t *buf, uint32_t len) */
   nsb_run_helpers: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  /** int32_t nsb_write_maps(int32_t pid, const uint8_t *uid_map, uint32_t uid_len,
+   *                         const uint8_t *gid_map, uint32_t gid_len, int32_t deny_setgroups) */
+  nsb_write_maps: { parameters: ["i32", "buffer", "u32", "buffer", "u32", "i32"], result: "i32" },
   /** int32_t nsb_open_userns(int32_t pid) */
   nsb_open_userns: { parameters: ["i32"], result: "i32" },
   /** int32_t nsb_release(int32_t sync_fd, int32_t go) */
@@ -144,6 +147,11 @@ export class FfiExecutor implements Executor {
   runHelpers(pid: number, helpers: Helper[]): number {
     const buf = encodeHelpers(helpers);
     return this.lib.symbols.nsb_run_helpers(pid, buf, buf.length);
+  }
+
+  writeMaps(pid: number, uidMap: string, gidMap: string, denySetgroups: boolean): number {
+    const u = new TextEncoder().encode(uidMap), g = new TextEncoder().encode(gidMap);
+    return this.lib.symbols.nsb_write_maps(pid, u, u.length, g, g.length, denySetgroups ? 1 : 0);
   }
 
   openUserns(pid: number): number {

@@ -32,20 +32,6 @@ function helperPath(name: string): string {
   );
 }
 
-function writeProc(pid: number, file: string, text: string): void {
-  try {
-    Deno.writeTextFileSync(`/proc/${pid}/${file}`, text);
-  } catch (cause) {
-    throw new SandboxError(
-      "writing the id maps",
-      "write",
-      `/proc/${pid}/${file}`,
-      ERRNO.EPERM,
-      `the kernel refused the map ${JSON.stringify(text.trim())}: ${(cause as Error).message}`,
-    );
-  }
-}
-
 export function applyIdMaps(pid: number, plan: IdMapPlan, executor: Executor): void {
   if (plan.writer === "helpers") {
     const paths = [helperPath(HELPERS[0]), helperPath(HELPERS[1])] as const;
@@ -68,7 +54,18 @@ export function applyIdMaps(pid: number, plan: IdMapPlan, executor: Executor): v
         "/etc/subuid and /etc/subgid are yours",
     );
   }
-  if (plan.setgroups === "deny") writeProc(pid, "setgroups", "deny");
-  writeProc(pid, "uid_map", mapText(plan.uidMap));
-  writeProc(pid, "gid_map", mapText(plan.gidMap));
+  const uidText = mapText(plan.uidMap), gidText = mapText(plan.gidMap);
+  const rc = executor.writeMaps(pid, uidText, gidText, plan.setgroups === "deny");
+  if (rc === 0) return;
+  const step = (-rc) >> 16, errno = (-rc) & 0xffff;
+  const file = ["setgroups", "uid_map", "gid_map"][step - 1] ?? "uid_map";
+  const text = step === 1 ? "deny" : step === 2 ? uidText : gidText;
+  throw new SandboxError(
+    "writing the id maps",
+    "write",
+    `/proc/${pid}/${file}`,
+    errno,
+    `the kernel refused ${JSON.stringify(text.trim())}: a map may name only ids the writer ` +
+      "holds (root may name any)",
+  );
 }

@@ -56,6 +56,9 @@ export function planSandbox(spec: SandboxSpec): Plan {
     data: "",
     flags: MS.REC | MS.PRIVATE,
   });
+  for (const sub of ["upper", "work", "root"]) {
+    ops.push({ op: "mkdir-p", path: `${run}/${sub}`, mode: 0o755 });
+  }
   ops.push({
     op: "mount",
     source: "overlay",

@@ -99,9 +99,10 @@ function describeRecords(ops: Op[], records: ReturnType<Executor["readRecords"]>
 /** Fixes ownership so that mapped root can use the run directory (only when root runs nsbuild). */
 function chownForRoot(runDir: string, maps: IdMapPlan): void {
   const uid = maps.uidMap[0]!.outside, gid = maps.gidMap[0]!.outside;
-  for (const p of [runDir, `${runDir}/upper`, `${runDir}/work`, `${runDir}/root`]) {
-    Deno.chownSync(p, uid, gid);
-  }
+  // The monitor removes the run directory as mapped root: it needs to own
+  // the directory and its parent.
+  Deno.chownSync(runDir, uid, gid);
+  Deno.chownSync(`${runDir}/..`, uid, gid);
 }
 
 export async function runSandbox(
@@ -137,6 +138,8 @@ export async function runSandbox(
         executor.release(syncFd, false);
         await executor.wait(pid);
         executor.readRecords(reportFd);
+        // Unmapped, the monitor may lack the right to remove the (empty) run directory.
+        Deno.removeSync(request.runDir, { recursive: true });
         throw e;
       }
       // Opened while the monitor still waits, so it surely exists.

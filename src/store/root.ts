@@ -1,5 +1,5 @@
 /** Where nsbuild keeps its store, and the per-run scratch directories in it. */
-import { join } from "node:path";
+import { joinPath as join } from "../util/path.ts";
 
 /** $NSBUILD_HOME, else $XDG_CACHE_HOME/nsbuild, else ~/.cache/nsbuild. */
 export function storeRoot(env: Record<string, string | undefined>): string {
@@ -14,14 +14,19 @@ export function runsDir(store: string): string {
 }
 
 /**
- * A fresh run directory with the overlay's upper, work and mount point. The
- * sandbox's monitor removes it when the sandbox ends, even if nsbuild dies.
+ * A fresh, empty run directory. The sandbox's init creates the overlay's
+ * upper, work and mount point inside it (as mapped root, so their owner is
+ * right even when root runs nsbuild), and its monitor removes it when the
+ * sandbox ends, even if nsbuild dies.
  */
 export function createRunDir(store: string): string {
   const runs = runsDir(store);
+  try {
+    return Deno.makeTempDirSync({ dir: runs, prefix: `${Deno.pid}-` });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
   // 0711: mapped root (another host id when root runs nsbuild) must traverse it.
   Deno.mkdirSync(runs, { recursive: true, mode: 0o711 });
-  const dir = Deno.makeTempDirSync({ dir: runs, prefix: `${Deno.pid}-` });
-  for (const sub of ["upper", "work", "root"]) Deno.mkdirSync(join(dir, sub));
-  return dir;
+  return Deno.makeTempDirSync({ dir: runs, prefix: `${Deno.pid}-` });
 }
