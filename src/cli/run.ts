@@ -10,7 +10,7 @@ import {
 import { absolutePath } from "../util/path.ts";
 import { CliError } from "./errors.ts";
 import { loadExecutor } from "../sandbox/executor_ffi.ts";
-import { EXIT_SETUP_FAILED, runSandbox } from "../sandbox/run.ts";
+import { EXIT_SETUP_FAILED, runDirOwner, runSandbox } from "../sandbox/run.ts";
 import { type BindMount, DEFAULT_HOSTNAME, DEFAULT_PATH } from "../sandbox/spec.ts";
 import { createRunDir, storeRoot } from "../store/root.ts";
 
@@ -160,7 +160,7 @@ export async function runCommand(args: string[]): Promise<number> {
   checkRootfs(options.rootfs);
   statBinds(options.binds);
   const executor = loadExecutor();
-  const runDir = createRunDir(storeRoot(Deno.env.toObject()));
+  const runDir = createRunDir(storeRoot(Deno.env.toObject()), runDirOwner());
   const result = await runSandbox({ ...options, runDir }, executor);
   if (result.error) console.error(`nsbuild: ${result.error.message}`);
   if (result.warning) console.error(`nsbuild: warning: ${result.warning}`);

@@ -68,8 +68,11 @@ export function hintForOp(op: Op, errno: number): string {
         ? `the bind source and target ${op.target} must both be files or both directories`
         : "";
     case "chdir":
-      return `the working directory ${op.path} does not exist in the sandbox; pass an ` +
-        "existing --cwd";
+      if (errno === ERRNO.ENOENT) {
+        return `the working directory ${op.path} does not exist in the sandbox; pass an existing --cwd`;
+      }
+      if (errno === ERRNO.ENOTDIR) return `--cwd ${op.path} is not a directory in the sandbox`;
+      return errno === ERRNO.EACCES ? `root inside may not enter ${op.path}: check its mode` : "";
     case "pivot-root":
       return "pivot_root needs the new root to be a mount point in a private mount namespace";
     default:

@@ -79,8 +79,9 @@ export function planIdMaps(who: Identity, subuid: string, subgid: string): IdMap
   // /etc/subgid is keyed by user too, not by group.
   const gids = parseSubids(subgid, who);
   if (who.uid === 0) {
-    const uidRange = uids[0] ?? ROOT_DEFAULT_RANGE;
-    const gidRange = gids[0] ?? ROOT_DEFAULT_RANGE;
+    // A range starting at host id 0 would make root inside real root.
+    const uidRange = uids.find((r) => r.start > 0) ?? ROOT_DEFAULT_RANGE;
+    const gidRange = gids.find((r) => r.start > 0) ?? ROOT_DEFAULT_RANGE;
     return {
       mode: "subordinate",
       uidMap: rootLines(uidRange),

@@ -76,7 +76,19 @@ Deno.test("planSandbox() makes / private recursively before mounting the overlay
     flags: MS.REC | MS.PRIVATE,
   });
   const overlay = indexWhere(plan.ops, (op) => op.op === "mount" && op.fstype === "overlay");
-  assert.equal(overlay, 2);
+  assert.ok(overlay > 1, `overlay at ${overlay}`);
+});
+
+Deno.test("planSandbox() creates upper, work and root in the run directory before the overlay", () => {
+  const plan = planSandbox(spec());
+  const overlay = mountIndex(plan, `${RUN}/root`);
+  for (const sub of ["upper", "work", "root"]) {
+    const mkdir = indexWhere(
+      plan.ops,
+      (op) => op.op === "mkdir-p" && op.path === `${RUN}/${sub}`,
+    );
+    assert.ok(1 < mkdir && mkdir < overlay, `${sub} at ${mkdir}, overlay at ${overlay}`);
+  }
 });
 
 Deno.test("planSandbox() mounts the overlay on RUN/root with lower, upper, work and userxattr", () => {
@@ -125,11 +137,17 @@ Deno.test("planSandbox() creates every mount point and moves every mount after p
   const after = indexesWhere(
     plan.ops,
     (op) =>
-      op.op === "mkdir-p" || op.op === "mkfile-p" || op.op === "move-mount" ||
-      op.op === "symlink" || op.op === "mask-file" || op.op === "readonly",
+      ((op.op === "mkdir-p" || op.op === "mkfile-p") && !op.path.startsWith(`${RUN}/`)) ||
+      op.op === "move-mount" || op.op === "symlink" || op.op === "mask-file" ||
+      op.op === "readonly",
   );
   assert.ok(after.length > 0);
   for (const i of after) assert.ok(i > pivot, `${plan.ops[i]!.op} at ${i} before pivot ${pivot}`);
+  // Before pivot_root, only the run directory's own parts are created.
+  const before = plan.ops.slice(0, pivot).flatMap((op) =>
+    op.op === "mkdir-p" || op.op === "mkfile-p" ? [op.path] : []
+  );
+  assert.deepEqual(before, [`${RUN}/upper`, `${RUN}/work`, `${RUN}/root`]);
 });
 
 Deno.test("planSandbox() binds each source's slot onto its target after pivot_root", () => {

@@ -97,12 +97,24 @@ function describeRecords(ops: Op[], records: ReturnType<Executor["readRecords"]>
 }
 
 /** Fixes ownership so that mapped root can use the run directory (only when root runs nsbuild). */
-function chownForRoot(runDir: string, maps: IdMapPlan): void {
-  const uid = maps.uidMap[0]!.outside, gid = maps.gidMap[0]!.outside;
-  // The monitor removes the run directory as mapped root: it needs to own
-  // the directory and its parent.
-  Deno.chownSync(runDir, uid, gid);
-  Deno.chownSync(`${runDir}/..`, uid, gid);
+/**
+ * Who must own a run directory and the runs/ directory above it: the
+ * monitor removes the run directory as mapped root, which is not the caller
+ * when root runs nsbuild. Undefined when the caller is mapped root already.
+ */
+export function runDirOwner(
+  maps: IdMapPlan = currentIdMaps(),
+): { uid: number; gid: number } | undefined {
+  if ((Deno.uid() ?? 1) !== 0) return undefined;
+  return { uid: maps.uidMap[0]!.outside, gid: maps.gidMap[0]!.outside };
+}
+
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch {
+    // Keep the error that brought us here; prune removes what is left.
+  }
 }
 
 export async function runSandbox(
@@ -116,11 +128,10 @@ export async function runSandbox(
   try {
     plan = planSandbox(spec);
     const bytes = encodePlan(plan);
-    if ((Deno.uid() ?? 1) === 0) chownForRoot(request.runDir, idMaps);
     handles = executor.spawn(bytes);
   } catch (e) {
     // No monitor exists yet to remove the run directory: do it here.
-    Deno.removeSync(request.runDir, { recursive: true });
+    removeQuietly(request.runDir);
     if (e instanceof ExecutorCallError) throw spawnError(e.errno);
     throw e;
   }
@@ -139,7 +150,7 @@ export async function runSandbox(
         await executor.wait(pid);
         executor.readRecords(reportFd);
         // Unmapped, the monitor may lack the right to remove the (empty) run directory.
-        Deno.removeSync(request.runDir, { recursive: true });
+        removeQuietly(request.runDir);
         throw e;
       }
       // Opened while the monitor still waits, so it surely exists.

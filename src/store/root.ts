@@ -19,14 +19,20 @@ export function runsDir(store: string): string {
  * right even when root runs nsbuild), and its monitor removes it when the
  * sandbox ends, even if nsbuild dies.
  */
-export function createRunDir(store: string): string {
+export function createRunDir(store: string, owner?: { uid: number; gid: number }): string {
   const runs = runsDir(store);
+  let dir: string;
   try {
-    return Deno.makeTempDirSync({ dir: runs, prefix: `${Deno.pid}-` });
+    dir = Deno.makeTempDirSync({ dir: runs, prefix: `${Deno.pid}-` });
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
+    Deno.mkdirSync(runs, { recursive: true, mode: 0o700 });
+    dir = Deno.makeTempDirSync({ dir: runs, prefix: `${Deno.pid}-` });
   }
-  // 0711: mapped root (another host id when root runs nsbuild) must traverse it.
-  Deno.mkdirSync(runs, { recursive: true, mode: 0o711 });
-  return Deno.makeTempDirSync({ dir: runs, prefix: `${Deno.pid}-` });
+  if (owner) {
+    // Root runs nsbuild: mapped root, another host id, removes the run directory.
+    Deno.chownSync(runs, owner.uid, owner.gid);
+    Deno.chownSync(dir, owner.uid, owner.gid);
+  }
+  return dir;
 }
