@@ -27,8 +27,11 @@
 
 #include "executor.h"
 
-#define NSB_ABI_VERSION 1
+/* 2: the plan header gained NSB_FLAG_TERMINAL. */
+#define NSB_ABI_VERSION 2
 #define EXIT_SETUP 125
+/* A real-time signal that nothing else sends the monitor. */
+#define PDEATH_SIGNAL (SIGRTMIN + 4)
 
 int32_t nsb_abi_version(void) { return NSB_ABI_VERSION; }
 
@@ -161,13 +164,13 @@ static int exit_code(int status) {
 }
 
 static void monitor(const struct nsb_plan *plan, pid_t parent, int sync_fd,
-                    int report_fd) {
+                    int report_fd, const struct nsb_terminal *host) {
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, 0);
-  /* SIGTERM rather than SIGKILL: the monitor must outlive Deno long enough
-   * to kill the sandbox and clean up after it. */
-  if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+  /* Not SIGKILL: the monitor must outlive Deno long enough to kill the
+   * sandbox and clean up after it. */
+  if (prctl(PR_SET_PDEATHSIG, PDEATH_SIGNAL) < 0)
     fail(plan, report_fd, NSB_STEP_PDEATHSIG, errno);
   if (getppid() != parent)
     finish(plan, report_fd, EXIT_SETUP);
@@ -217,7 +220,7 @@ static void monitor(const struct nsb_plan *plan, pid_t parent, int sync_fd,
   if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
     fail(plan, report_fd, NSB_STEP_SET_IDS, errno);
   /* Changing credentials clears the parent-death signal. */
-  if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+  if (prctl(PR_SET_PDEATHSIG, PDEATH_SIGNAL) < 0)
     fail(plan, report_fd, NSB_STEP_PDEATHSIG, errno);
   if (getppid() != parent)
     finish(plan, report_fd, EXIT_SETUP);
@@ -227,7 +230,7 @@ static void monitor(const struct nsb_plan *plan, pid_t parent, int sync_fd,
   if (init < 0)
     fail(plan, report_fd, NSB_STEP_CLONE_INIT, errno);
   if (init == 0)
-    _exit(nsb_run_init(plan, report_fd));
+    _exit(nsb_run_init(plan, report_fd, host));
 
   int status = 0, killed = 0;
   for (;;) {
@@ -241,7 +244,10 @@ static void monitor(const struct nsb_plan *plan, pid_t parent, int sync_fd,
         break;
       continue;
     }
-    if (getppid() != parent) {
+    /* The parent-death signal comes when Deno's cloning thread ends, maybe
+     * before the whole process has (so getppid() may not have changed yet);
+     * being a signal nobody forwards, it cannot be mistaken for one. */
+    if (sig == PDEATH_SIGNAL || getppid() != parent) {
       /* Deno is gone: nobody will read the result, end the sandbox now. */
       if (!killed)
         kill((pid_t)init, SIGKILL);
@@ -271,6 +277,9 @@ int32_t nsb_spawn(const uint8_t *buf, uint32_t len, int32_t *out) {
   }
   if (!arg_start)
     find_arg_area();
+  struct nsb_terminal host = {0};
+  if (plan.flags & NSB_FLAG_TERMINAL)
+    nsb_terminal_capture(&host, 0);
   pid_t parent = getpid();
   unsigned long flags = SIGCHLD | (plan.userns_fd < 0 ? CLONE_NEWUSER : 0);
   long pid = syscall(SYS_clone, flags, 0, 0, 0, 0);
@@ -278,7 +287,7 @@ int32_t nsb_spawn(const uint8_t *buf, uint32_t len, int32_t *out) {
     if (sync[1] >= 0)
       close(sync[1]);
     close(report[0]);
-    monitor(&plan, parent, sync[0], report[1]);
+    monitor(&plan, parent, sync[0], report[1], &host);
     _exit(EXIT_SETUP);
   }
   rc = pid < 0 ? -errno : 0;

@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <termios.h>
 
 #define NSB_PLAN_MAGIC 0x5042534eu /* "NSBP" */
 #define NSB_PLAN_VERSION 1u
@@ -31,6 +33,11 @@
 /* Header flags. */
 #define NSB_FLAG_NO_NEW_PRIVS 1u
 #define NSB_FLAG_NEW_SESSION 2u
+/* Give the command a pseudo-terminal of the sandbox's own devpts as its
+ * controlling terminal, relayed by init to the host's stdin and stdout. */
+#define NSB_FLAG_TERMINAL 4u
+#define NSB_KNOWN_FLAGS \
+  (NSB_FLAG_NO_NEW_PRIVS | NSB_FLAG_NEW_SESSION | NSB_FLAG_TERMINAL)
 
 enum nsb_opcode {
   /* Carried out by the monitor when it exits: remove a host directory tree
@@ -102,6 +109,13 @@ enum nsb_step {
   NSB_STEP_NEW_SESSION = -7,
   NSB_STEP_NO_NEW_PRIVS = -8,
   NSB_STEP_PDEATHSIG = -9,
+  NSB_STEP_OPEN_PTMX = -10,
+  NSB_STEP_UNLOCK_PTY = -11,
+  NSB_STEP_PTY_PEER = -12,
+  NSB_STEP_PTY_SETTINGS = -13,
+  NSB_STEP_CONTROLLING_TTY = -14,
+  NSB_STEP_PTY_STDIO = -15,
+  NSB_STEP_SIGNALFD = -16,
 };
 
 struct nsb_record {
@@ -151,7 +165,32 @@ uint32_t nsb_plan_op(const struct nsb_plan *plan, uint32_t offset,
                      struct nsb_op *op);
 const char *nsb_next_str(const char *s);
 
-int nsb_run_init(const struct nsb_plan *plan, int report_fd);
+/* The host terminal's settings, read by nsb_spawn in the parent before
+ * clone: TypeScript switches the host terminal to raw mode right after
+ * spawn returns, and the sandbox's terminal must start from the cooked
+ * settings the user had. */
+struct nsb_terminal {
+  int has_termios;
+  struct termios termios;
+};
+
+void nsb_terminal_capture(struct nsb_terminal *term, int fd);
+/* In init: opens a pseudo-terminal of the sandbox's devpts and gives it the
+ * host's settings and window size. 0, or -errno with *step set. */
+int nsb_pty_open(const struct nsb_terminal *host, int *master, int *slave,
+                 int *step);
+/* In the command, after setsid(): makes the slave its controlling terminal
+ * and its stdin, stdout and stderr. 0, or -errno with *step set. */
+int nsb_pty_attach(int master, int slave, int *step);
+/* In init: relays between the host's stdin/stdout and the master until the
+ * command exits; returns its status (128+N for signal N). */
+int nsb_pty_relay(int master, int sigfd, pid_t cmd);
+/* In init: waits for the command, reaping orphans and forwarding signals;
+ * returns its status. */
+int nsb_wait_command(pid_t cmd);
+
+int nsb_run_init(const struct nsb_plan *plan, int report_fd,
+                 const struct nsb_terminal *host);
 int nsb_remove_tree(const char *path);
 void nsb_set_title(const char *title);
 void nsb_report(int fd, int32_t kind, int32_t op_index, int32_t err,

@@ -1,6 +1,6 @@
 /* Pid 1 of the sandbox: carries out the mount plan, starts the command,
- * reaps every orphan, forwards signals, and exits with the command's
- * status. When it exits the kernel kills everything left in the namespace. */
+ * reaps every orphan, forwards signals, relays the command's terminal when
+ * it has one (tty.c), and exits with the command's status. When it exits the kernel kills everything left in the namespace. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -219,18 +220,26 @@ static int run_op(const struct nsb_op *op, int *slots) {
 /* The command's side of the fork: never returns. */
 static void exec_command(const struct nsb_plan *plan, const struct nsb_op *op,
                          uint32_t exec_index, int report_fd, const int *keep,
-                         int nkeep) {
+                         int nkeep, int master, int slave) {
   static char *argv[NSB_MAX_ARGS + 1], *envp[NSB_MAX_ARGS + 1];
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, 0);
   /* A new session leaves the command without a controlling terminal, so it
    * cannot push input into the invoking one (TIOCSTI needs the terminal to
-   * be the caller's controlling terminal). */
-  if ((plan->flags & NSB_FLAG_NEW_SESSION) && setsid() < 0) {
+   * be the caller's controlling terminal). With a pty the session is what
+   * lets the pty become the controlling terminal instead. */
+  if (((plan->flags & NSB_FLAG_NEW_SESSION) || master >= 0) && setsid() < 0) {
     nsb_report(report_fd, NSB_REC_SETUP_FAILED, NSB_STEP_NEW_SESSION, errno,
                0);
     _exit(EXIT_SETUP);
+  }
+  if (master >= 0) {
+    int step = 0, rc = nsb_pty_attach(master, slave, &step);
+    if (rc < 0) {
+      nsb_report(report_fd, NSB_REC_SETUP_FAILED, step, -rc, 0);
+      _exit(EXIT_SETUP);
+    }
   }
   for (int i = 0; i < nkeep; i++)
     fcntl(keep[i], F_SETFD, 0);
@@ -267,11 +276,13 @@ struct exec_args {
   int report_fd;
   const int *keep;
   int nkeep;
+  int master, slave;
 };
 
 static int exec_trampoline(void *p) {
   struct exec_args *a = p;
-  exec_command(a->plan, a->op, a->exec_index, a->report_fd, a->keep, a->nkeep);
+  exec_command(a->plan, a->op, a->exec_index, a->report_fd, a->keep, a->nkeep,
+               a->master, a->slave);
   return EXIT_SETUP;
 }
 
@@ -280,7 +291,8 @@ static int exec_trampoline(void *p) {
  * it has exec'd. This stack is used only until then. */
 static char command_stack[64 * 1024] __attribute__((aligned(16)));
 
-int nsb_run_init(const struct nsb_plan *plan, int report_fd) {
+int nsb_run_init(const struct nsb_plan *plan, int report_fd,
+                 const struct nsb_terminal *host) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   /* Not dumpable: the build cannot open /proc/1/exe or /proc/1/mem (its mm
    * belongs to the host user namespace, where the build has no
@@ -313,7 +325,26 @@ int nsb_run_init(const struct nsb_plan *plan, int report_fd) {
                0);
     return EXIT_SETUP;
   }
-  struct exec_args args = {plan, &exec_op, exec_index, report_fd, keep, nkeep};
+  int master = -1, slave = -1, sigfd = -1;
+  if (plan->flags & NSB_FLAG_TERMINAL) {
+    /* Opened after the mount ops: /dev/ptmx is the sandbox's own devpts. */
+    int step = 0, rc = nsb_pty_open(host, &master, &slave, &step);
+    if (rc < 0) {
+      nsb_report(report_fd, NSB_REC_SETUP_FAILED, step, -rc, 0);
+      return EXIT_SETUP;
+    }
+    /* Signals stay blocked (the monitor blocked them all): they are read
+     * from the signalfd, between the relay's reads and writes. */
+    sigset_t all;
+    sigfillset(&all);
+    sigfd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sigfd < 0) {
+      nsb_report(report_fd, NSB_REC_SETUP_FAILED, NSB_STEP_SIGNALFD, errno, 0);
+      return EXIT_SETUP;
+    }
+  }
+  struct exec_args args = {plan,  &exec_op, exec_index, report_fd,
+                           keep,  nkeep,    master,     slave};
   long cmd = clone(exec_trampoline, command_stack + sizeof command_stack,
                    CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
   if (cmd < 0) {
@@ -322,21 +353,10 @@ int nsb_run_init(const struct nsb_plan *plan, int report_fd) {
     return EXIT_SETUP;
   }
   close(report_fd);
-
-  sigset_t all;
-  sigfillset(&all);
-  for (;;) {
-    siginfo_t info;
-    int sig = sigwaitinfo(&all, &info);
-    if (sig == SIGCHLD) {
-      int status;
-      pid_t p;
-      while ((p = waitpid(-1, &status, WNOHANG)) > 0)
-        if (p == cmd)
-          return WIFSIGNALED(status) ? 128 + WTERMSIG(status)
-                                     : WEXITSTATUS(status);
-    } else if (sig > 0) {
-      kill((pid_t)cmd, sig);
-    }
-  }
+  if (master < 0)
+    return nsb_wait_command((pid_t)cmd);
+  /* Only the command holds the slave now, so the master reads EIO once
+   * the command and its children have closed it. */
+  close(slave);
+  return nsb_pty_relay(master, sigfd, (pid_t)cmd);
 }

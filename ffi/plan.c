@@ -118,6 +118,9 @@ int nsb_plan_parse(const uint8_t *buf, uint32_t len, struct nsb_plan *plan) {
   plan->clone_flags = read_u32(buf + 16);
   plan->userns_fd = (int32_t)read_u32(buf + 20);
   plan->flags = read_u32(buf + 24);
+  /* A flag this library does not know would be silently ignored. */
+  if (plan->flags & ~NSB_KNOWN_FLAGS)
+    return -EINVAL;
   if (plan->op_count > NSB_MAX_OPS)
     return -E2BIG;
   uint32_t offset = NSB_HEADER_SIZE;

@@ -161,7 +161,10 @@ export async function runCommand(args: string[]): Promise<number> {
   statBinds(options.binds);
   const executor = loadExecutor();
   const runDir = createRunDir(storeRoot(Deno.env.toObject()), runDirOwner());
-  const result = await runSandbox({ ...options, runDir }, executor);
+  // Only a terminal on stdin gets a pty: piped or redirected input keeps
+  // the command's stdio exactly as given.
+  const terminal = Deno.stdin.isTerminal();
+  const result = await runSandbox({ ...options, runDir, terminal }, executor);
   if (result.error) console.error(`nsbuild: ${result.error.message}`);
   if (result.warning) console.error(`nsbuild: warning: ${result.warning}`);
   return result.status;

@@ -13,6 +13,7 @@ export const MAX_SLOTS = 256;
 
 const FLAG_NO_NEW_PRIVS = 1;
 const FLAG_NEW_SESSION = 2;
+const FLAG_TERMINAL = 4;
 const TREE_RECURSIVE = 1;
 const TREE_READONLY = 2;
 const TREE_NOSUID_NODEV = 4;
@@ -140,7 +141,8 @@ export function encodePlan(plan: Plan): Uint8Array {
   view.setInt32(20, plan.usernsFd, true);
   view.setUint32(
     24,
-    (plan.noNewPrivs ? FLAG_NO_NEW_PRIVS : 0) | (plan.newSession ? FLAG_NEW_SESSION : 0),
+    (plan.noNewPrivs ? FLAG_NO_NEW_PRIVS : 0) | (plan.newSession ? FLAG_NEW_SESSION : 0) |
+      (plan.terminal ? FLAG_TERMINAL : 0),
     true,
   );
   let at = HEADER_SIZE;

@@ -42,6 +42,7 @@ function plan(ops: Op[], extra: Partial<Plan> = {}): Plan {
     usernsFd: -1,
     noNewPrivs: false,
     newSession: false,
+    terminal: false,
     ops,
     ...extra,
   };
@@ -117,11 +118,13 @@ Deno.test("encodePlan() writes the header: magic, version, length, op count, fla
   assert.equal(header.reserved, 0);
 });
 
-Deno.test("encodePlan() encodes the no_new_privs and new-session flags separately", () => {
+Deno.test("encodePlan() encodes the no_new_privs, new-session and terminal flags separately", () => {
   const flags = (extra: Partial<Plan>) => decode(encodePlan(plan([EXEC], extra))).header.flags;
   assert.equal(flags({ noNewPrivs: false, newSession: false }), 0);
   assert.equal(flags({ noNewPrivs: true, newSession: false }), 1);
   assert.equal(flags({ noNewPrivs: false, newSession: true }), 2);
+  assert.equal(flags({ terminal: true }), 4);
+  assert.equal(flags({ noNewPrivs: true, newSession: true, terminal: true }), 7);
   assert.equal(decode(encodePlan(plan([EXEC], { usernsFd: 9 }))).header.usernsFd, 9);
 });
 
@@ -372,6 +375,14 @@ Deno.test("nsb_validate() refuses another version with -EPROTO", () => {
   const bytes = encodePlan(planSandbox(spec()));
   assert.equal(validate(setU32(bytes, 4, 2)), -EPROTO);
   assert.equal(validate(setU32(bytes, 4, 0)), -EPROTO);
+});
+
+Deno.test("nsb_validate() accepts the terminal flag and refuses flags it does not know", () => {
+  assert.equal(validate(encodePlan(plan([EXEC], { terminal: true }))), 0);
+  const bytes = encodePlan(planSandbox(spec()));
+  assert.equal(validate(setU32(bytes, 24, 1 | 2 | 4)), 0);
+  assert.equal(validate(setU32(bytes, 24, 8)), -EINVAL);
+  assert.equal(validate(setU32(bytes, 24, 0x80000000)), -EINVAL);
 });
 
 Deno.test("nsb_validate() refuses a truncated plan", () => {

@@ -30,6 +30,13 @@ export const Step: Record<number, string> = {
   [-7]: "starting a new session",
   [-8]: "setting no_new_privs",
   [-9]: "setting the parent-death signal",
+  [-10]: "opening the sandbox's pseudo-terminal",
+  [-11]: "unlocking the sandbox's pseudo-terminal",
+  [-12]: "opening the command's end of the pseudo-terminal",
+  [-13]: "copying the terminal's settings to the pseudo-terminal",
+  [-14]: "making the pseudo-terminal the command's controlling terminal",
+  [-15]: "connecting the command's stdin, stdout and stderr to the pseudo-terminal",
+  [-16]: "setting up init's signal relay",
 };
 
 export const StepSyscall: Record<number, string> = {
@@ -42,6 +49,13 @@ export const StepSyscall: Record<number, string> = {
   [-7]: "setsid",
   [-8]: "prctl(PR_SET_NO_NEW_PRIVS)",
   [-9]: "prctl(PR_SET_PDEATHSIG)",
+  [-10]: "open(/dev/ptmx)",
+  [-11]: "ioctl(TIOCSPTLCK)",
+  [-12]: "ioctl(TIOCGPTPEER)",
+  [-13]: "tcsetattr",
+  [-14]: "ioctl(TIOCSCTTY)",
+  [-15]: "dup2",
+  [-16]: "signalfd",
 };
 
 export interface ExecRecord {

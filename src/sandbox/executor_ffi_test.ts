@@ -18,6 +18,7 @@ Deno.test("openFromBytes() loads the executor from a memfd, as a compiled nsbuil
       usernsFd: -1,
       noNewPrivs: true,
       newSession: true,
+      terminal: false,
       ops: [{ op: "exec", candidates: ["/bin/true"], argv: ["true"], env: [] }],
     });
     assert.equal(executor.validate(plan), 0);

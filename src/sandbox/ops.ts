@@ -43,6 +43,11 @@ export interface Plan {
   noNewPrivs: boolean;
   /** Start the command in a new session, without a controlling terminal. */
   newSession: boolean;
+  /**
+   * Give the command a pseudo-terminal of the sandbox's own devpts as its
+   * controlling terminal, relayed by init to the host's stdin and stdout.
+   */
+  terminal: boolean;
   ops: Op[];
 }
 

@@ -197,5 +197,12 @@ export function planSandbox(spec: SandboxSpec): Plan {
 
   let namespaces = CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWCGROUP;
   if (!spec.network) namespaces |= CLONE.NEWNET;
-  return { namespaces, usernsFd: spec.usernsFd, noNewPrivs: true, newSession: true, ops };
+  return {
+    namespaces,
+    usernsFd: spec.usernsFd,
+    noNewPrivs: true,
+    newSession: true,
+    terminal: spec.terminal ?? false,
+    ops,
+  };
 }

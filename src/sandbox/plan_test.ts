@@ -315,6 +315,21 @@ Deno.test("planSandbox() sets no_new_privs, a new session and passes usernsFd th
   assert.equal(planSandbox(spec()).usernsFd, -1);
 });
 
+Deno.test("planSandbox() asks for a terminal only when the spec does", () => {
+  assert.equal(planSandbox(spec()).terminal, false);
+  assert.equal(planSandbox(spec({ terminal: false })).terminal, false);
+  const plan = planSandbox(spec({ terminal: true }));
+  assert.equal(plan.terminal, true);
+  // The pty comes from the sandbox's own devpts instance, through /dev/ptmx.
+  assert.match(mountAt(plan, "/dev/pts").data, /^newinstance,ptmxmode=0666,/);
+  assert.ok(
+    plan.ops.some((op) =>
+      op.op === "symlink" && op.path === "/dev/ptmx" && op.target === "pts/ptmx"
+    ),
+  );
+  assert.equal(plan.newSession, true);
+});
+
 Deno.test("planSandbox() gives devpts gid=5 only when the tty group is mapped", () => {
   const mapped = mountAt(planSandbox(spec({ ttyGroupMapped: true })), "/dev/pts");
   assert.equal(mapped.fstype, "devpts");

@@ -21,6 +21,11 @@ export type SandboxRequest = Omit<SandboxSpec, "usernsFd" | "ttyGroupMapped"> & 
   reuseUserNamespace?: boolean;
 };
 
+/** The host terminal nsbuild's stdin is, when the sandbox gets a terminal. */
+export interface HostTerminal {
+  setRaw(mode: boolean): void;
+}
+
 export interface SandboxResult {
   /** The command's status, 128+N for signal N, 125/126/127 as documented. */
   status: number;
@@ -117,10 +122,33 @@ function removeQuietly(path: string): void {
   }
 }
 
+/**
+ * Raw mode for the host terminal while a sandbox with a terminal runs: keys
+ * (Ctrl-C, Ctrl-Z, Ctrl-D) travel as bytes to the sandbox's pty, whose own
+ * line discipline acts on them for the job in its foreground. Returns what
+ * undoes it.
+ */
+function rawMode(terminal: HostTerminal): () => void {
+  try {
+    terminal.setRaw(true);
+  } catch {
+    // Still usable cooked: the keys then signal nsbuild, which forwards them.
+    return () => {};
+  }
+  return () => {
+    try {
+      terminal.setRaw(false);
+    } catch {
+      // The terminal is gone (hung up): nothing left to restore.
+    }
+  };
+}
+
 export async function runSandbox(
   request: SandboxRequest,
   executor: Executor,
   idMaps: IdMapPlan = currentIdMaps(),
+  hostTerminal: HostTerminal = Deno.stdin,
 ): Promise<SandboxResult> {
   const usernsFd = request.reuseUserNamespace === false ? -1 : sharedUserns;
   const spec: SandboxSpec = { ...request, usernsFd, ttyGroupMapped: mapsId(idMaps.gidMap, 5) };
@@ -141,6 +169,9 @@ export async function runSandbox(
     Deno.addSignalListener(sig, handler);
     return () => Deno.removeSignalListener(sig, handler);
   });
+  // Only after spawn: the executor copied the cooked settings for the
+  // sandbox's pty from the host terminal before it returned.
+  const restoreTerminal = plan.terminal ? rawMode(hostTerminal) : () => {};
   try {
     if (syncFd >= 0) {
       try {
@@ -169,6 +200,7 @@ export async function runSandbox(
     if (error instanceof SandboxError) return { status: EXIT_SETUP_FAILED, error, warning };
     return { status: error ? error.status : status, error, warning };
   } finally {
+    restoreTerminal();
     forward.forEach((remove) => remove());
   }
 }

@@ -20,6 +20,7 @@ import {
   EXIT_NOT_EXECUTABLE,
   EXIT_NOT_FOUND,
   EXIT_SETUP_FAILED,
+  type HostTerminal,
   runSandbox,
   type SandboxRequest,
 } from "./run.ts";
@@ -331,7 +332,7 @@ Deno.test("runSandbox() plans devpts gid=5 only when the gid map covers gid 5", 
 });
 
 Deno.test("runSandbox() maps negative record indexes to the protocol step names", async () => {
-  for (let index = -1; index >= -9; index--) {
+  for (let index = -1; index >= -16; index--) {
     const { result } = await run(
       new FakeExecutor({ records: [record(RecordKind.SetupFailed, index, EINVAL)] }),
     );
@@ -348,6 +349,8 @@ Deno.test("runSandbox() maps negative record indexes to the protocol step names"
   assert.equal(Step[-1], "waiting for the id maps");
   assert.equal(Step[-4], "creating the sandbox namespaces");
   assert.equal(StepSyscall[-4], "clone");
+  assert.equal(StepSyscall[-12], "ioctl(TIOCGPTPEER)");
+  assert.equal(StepSyscall[-14], "ioctl(TIOCSCTTY)");
 });
 
 Deno.test("runSandbox() hints at user namespace settings when joining or cloning fails", async () => {
@@ -427,6 +430,89 @@ Deno.test("runSandbox() removes the run directory and never spawns when planning
     await assert.rejects(runSandbox(request(runDir, { cwd: "src" }), executor, MAPS), PlanError);
     assert.equal(await exists(runDir), false);
     assert.deepEqual(executor.calls, []);
+  } finally {
+    await removeRunDir(runDir);
+  }
+});
+
+/** A host terminal that records each setRaw() with how many executor calls preceded it. */
+class FakeTerminal implements HostTerminal {
+  log: { raw: boolean; afterCalls: string[] }[] = [];
+  constructor(private readonly executor: FakeExecutor, private readonly fails = false) {}
+  setRaw(raw: boolean): void {
+    this.log.push({ raw, afterCalls: this.executor.calls.map((c) => c.call) });
+    if (this.fails) throw new Deno.errors.NotSupported("not a terminal");
+  }
+}
+
+/** Spawns a monitor that waits for its id maps, whose helpers then fail. */
+class FailingMapsExecutor extends FakeExecutor {
+  override spawn(plan: Uint8Array): SpawnHandles {
+    super.spawn(plan);
+    return { pid: 4242, syncFd: 5, reportFd: 77 };
+  }
+  override runHelpers(pid: number, helpers: Helper[]): number {
+    super.runHelpers(pid, helpers);
+    return 1 << 8 | 1;
+  }
+}
+
+Deno.test("runSandbox() sets the terminal flag and raw mode only when asked for a terminal", async () => {
+  for (const terminal of [undefined, false, true]) {
+    const executor = new FakeExecutor({ status: 5 });
+    const host = new FakeTerminal(executor);
+    const runDir = await makeRunDir();
+    try {
+      const result = await runSandbox(request(runDir, { terminal }), executor, MAPS, host);
+      assert.equal(result.status, 5);
+      const spawned = executor.calls[0];
+      assert.ok(spawned?.call === "spawn");
+      const flags = new DataView(spawned.plan.buffer).getUint32(24, true);
+      assert.equal(flags & 4, terminal ? 4 : 0);
+      assert.deepEqual(host.log.map((l) => l.raw), terminal ? [true, false] : []);
+    } finally {
+      await removeRunDir(runDir);
+    }
+  }
+});
+
+Deno.test("runSandbox() makes the terminal raw only after spawn and restores it after the wait", async () => {
+  const executor = new FakeExecutor();
+  const host = new FakeTerminal(executor);
+  const runDir = await makeRunDir();
+  try {
+    await runSandbox(request(runDir, { terminal: true }), executor, MAPS, host);
+    // The executor copies the cooked settings at spawn: raw must come after.
+    assert.deepEqual(host.log, [
+      { raw: true, afterCalls: ["spawn"] },
+      { raw: false, afterCalls: ["spawn", "wait", "readRecords"] },
+    ]);
+  } finally {
+    await removeRunDir(runDir);
+  }
+});
+
+Deno.test("runSandbox() restores the terminal when writing the id maps fails", async () => {
+  const executor = new FailingMapsExecutor();
+  const host = new FakeTerminal(executor);
+  const runDir = await makeRunDir();
+  try {
+    await assert.rejects(runSandbox(request(runDir, { terminal: true }), executor, MAPS, host));
+    assert.deepEqual(host.log.map((l) => l.raw), [true, false]);
+    assert.ok(executor.calls.some((c) => c.call === "release" && !c.go));
+  } finally {
+    await removeRunDir(runDir);
+  }
+});
+
+Deno.test("runSandbox() runs on with a cooked terminal when raw mode cannot be set", async () => {
+  const executor = new FakeExecutor({ status: 9 });
+  const host = new FakeTerminal(executor, true);
+  const runDir = await makeRunDir();
+  try {
+    const result = await runSandbox(request(runDir, { terminal: true }), executor, MAPS, host);
+    assert.equal(result.status, 9);
+    assert.deepEqual(host.log.map((l) => l.raw), [true]);
   } finally {
     await removeRunDir(runDir);
   }

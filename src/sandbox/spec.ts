@@ -27,6 +27,11 @@ export interface SandboxSpec {
   ttyGroupMapped: boolean;
   /** A user namespace to join instead of creating one (-1: create). */
   usernsFd: number;
+  /**
+   * Give the command a terminal of its own (the caller's stdin is one): a
+   * pty from the sandbox's devpts, never the caller's terminal itself.
+   */
+  terminal?: boolean;
 }
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
