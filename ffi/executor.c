@@ -357,19 +357,23 @@ int32_t nsb_run_helpers(int32_t pid, const uint8_t *buf, uint32_t len) {
   return rc;
 }
 
-static int write_proc(int32_t pid, const char *file, const uint8_t *data,
-                      uint32_t len) {
-  char path[64] = "/proc/";
-  int n = 6;
+/* "/proc/PID/FILE" into buf (64 bytes is room for any pid and our names). */
+static void proc_path(char *buf, int32_t pid, const char *file) {
   char digits[16];
-  int k = 0;
+  int n = 6, k = 0;
+  memcpy(buf, "/proc/", 6);
   for (int32_t v = pid; v > 0; v /= 10)
     digits[k++] = (char)('0' + v % 10);
   while (k)
-    path[n++] = digits[--k];
-  path[n++] = '/';
-  size_t flen = strlen(file);
-  memcpy(path + n, file, flen + 1);
+    buf[n++] = digits[--k];
+  buf[n++] = '/';
+  memcpy(buf + n, file, strlen(file) + 1);
+}
+
+static int write_proc(int32_t pid, const char *file, const uint8_t *data,
+                      uint32_t len) {
+  char path[64];
+  proc_path(path, pid, file);
   int fd = open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return -errno;
@@ -397,15 +401,8 @@ int32_t nsb_write_maps(int32_t pid, const uint8_t *uid_map, uint32_t uid_len,
 }
 
 int32_t nsb_open_userns(int32_t pid) {
-  char path[48] = "/proc/";
-  int n = 6;
-  char digits[16];
-  int k = 0;
-  for (int32_t v = pid; v > 0; v /= 10)
-    digits[k++] = (char)('0' + v % 10);
-  while (k)
-    path[n++] = digits[--k];
-  memcpy(path + n, "/ns/user", 9);
+  char path[64];
+  proc_path(path, pid, "ns/user");
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   return fd < 0 ? -errno : fd;
 }

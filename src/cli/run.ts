@@ -11,7 +11,12 @@ import { absolutePath } from "../util/path.ts";
 import { CliError } from "./errors.ts";
 import { loadExecutor } from "../sandbox/executor_ffi.ts";
 import { EXIT_SETUP_FAILED, runDirOwner, runSandbox } from "../sandbox/run.ts";
-import { type BindMount, DEFAULT_HOSTNAME, DEFAULT_PATH } from "../sandbox/spec.ts";
+import {
+  type BindMount,
+  DEFAULT_HOSTNAME,
+  DEFAULT_PATH,
+  type SandboxSpec,
+} from "../sandbox/spec.ts";
 import { createRunDir, storeRoot } from "../store/root.ts";
 
 export const RUN_USAGE =
@@ -26,16 +31,11 @@ function badInput(message: string, hint: string): CliError {
   return new CliError(`run: ${message}`, hint, EXIT_SETUP_FAILED);
 }
 
-export interface RunOptions {
-  rootfs: string;
-  binds: BindMount[];
-  tmpfs: string[];
-  network: boolean;
-  hostname: string;
-  env: Record<string, string>;
-  cwd: string;
-  argv: string[];
-}
+/** What `run` takes from its arguments: a SandboxSpec but for what the runner decides. */
+export type RunOptions = Pick<
+  SandboxSpec,
+  "rootfs" | "binds" | "tmpfs" | "network" | "hostname" | "env" | "cwd" | "argv"
+>;
 
 function splitBind(value: string, flag: string): [string, string] {
   const at = value.indexOf(":");
