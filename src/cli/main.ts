@@ -36,11 +36,12 @@ if (import.meta.main) {
     if (e instanceof CliError) {
       console.error(`nsbuild: ${e.message}${e.hint ? `\n  hint: ${e.hint}` : ""}`);
       status = e.status;
-    } else if (e instanceof Error && e.name !== "Error") {
-      console.error(`nsbuild: ${e.message}`);
-      status = 125;
     } else {
-      throw e;
+      // Every error ends as one line; a stack trace only on request.
+      const message = e instanceof Error ? e.message : String(e);
+      console.error(`nsbuild: ${message}`);
+      if (Deno.env.get("NSBUILD_DEBUG") && e instanceof Error) console.error(e.stack);
+      status = 125;
     }
   }
   Deno.exit(status);
