@@ -12,20 +12,12 @@ import { busyboxRootfs, NSBUILD_BIN } from "../tests/helpers/rootfs.ts";
 import { loadExecutor } from "../src/sandbox/executor_ffi.ts";
 import { runSandbox, type SandboxRequest } from "../src/sandbox/run.ts";
 import { createRunDir } from "../src/store/root.ts";
+import { findProgram, searchDirs } from "../src/util/which.ts";
 
 const RUNS = 60;
 const IN_PROCESS = 200;
 
-function which(name: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":").concat(["/usr/bin", "/bin"])) {
-    try {
-      if (Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
-    } catch { /* next */ }
-  }
-  return undefined;
-}
-
-const missing = ["hyperfine", "bwrap", "unshare"].filter((n) => !which(n));
+const missing = ["hyperfine", "bwrap", "unshare"].filter((n) => !findProgram(n, searchDirs()));
 if (missing.length) {
   console.error(
     `bench: missing ${missing.join(", ")}: sudo apt-get install hyperfine bubblewrap util-linux`,

@@ -4,6 +4,7 @@
  * newer than the library. Says what is missing and how to install it.
  */
 import { join } from "node:path";
+import { findProgram, searchDirs } from "../util/which.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 const ffi = join(root, "ffi");
@@ -19,20 +20,6 @@ export const CFLAGS = [
   "-shared",
   "-fno-strict-aliasing",
 ];
-
-function which(name: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
-    try {
-      if (Deno.statSync(join(dir, name)).isFile) return join(dir, name);
-    } catch { /* keep looking */ }
-  }
-  for (const dir of ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]) {
-    try {
-      if (Deno.statSync(join(dir, name)).isFile) return join(dir, name);
-    } catch { /* keep looking */ }
-  }
-  return undefined;
-}
 
 /**
  * bin/nsbuild runs a one-file bundle of the CLI when it is newer than every
@@ -86,10 +73,11 @@ const sources = [...Deno.readDirSync(ffi)]
   .sort();
 
 const missing: string[] = [];
-const cc = Deno.env.get("CC") ?? which("cc") ?? which("gcc");
+const cc = Deno.env.get("CC") ?? findProgram("cc", searchDirs()) ??
+  findProgram("gcc", searchDirs());
 if (!cc) missing.push("a C compiler (sudo apt-get install gcc)");
 for (const helper of ["newuidmap", "newgidmap"]) {
-  if (!which(helper)) missing.push(`${helper} (sudo apt-get install uidmap)`);
+  if (!findProgram(helper)) missing.push(`${helper} (sudo apt-get install uidmap)`);
 }
 if (missing.length) {
   console.error(`nsbuild setup: missing prerequisites:\n  ${missing.join("\n  ")}`);

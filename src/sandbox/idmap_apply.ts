@@ -7,21 +7,12 @@ import { helperArgs, type IdMapPlan, mapText } from "./idmap.ts";
 import { SandboxError } from "./errors.ts";
 import { ERRNO } from "./errno.ts";
 import type { Executor } from "./executor.ts";
+import { findProgram } from "../util/which.ts";
 
-const HELPER_DIRS = ["/usr/bin", "/bin", "/usr/sbin", "/sbin"];
 const HELPERS = ["newuidmap", "newgidmap"] as const;
 
-export function findHelper(name: string): string | undefined {
-  for (const dir of HELPER_DIRS) {
-    try {
-      if (Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
-    } catch { /* not here */ }
-  }
-  return undefined;
-}
-
 function helperPath(name: string): string {
-  const path = findHelper(name);
+  const path = findProgram(name);
   if (path) return path;
   throw new SandboxError(
     "writing the id maps",
