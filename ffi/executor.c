@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,7 +29,7 @@
 #include "executor.h"
 
 /* 2: the plan header gained NSB_FLAG_TERMINAL. */
-#define NSB_ABI_VERSION 2
+#define NSB_ABI_VERSION 3
 #define EXIT_SETUP 125
 /* A real-time signal that nothing else sends the monitor. */
 #define PDEATH_SIGNAL (SIGRTMIN + 4)
@@ -450,3 +451,7 @@ int32_t nsb_kill(int32_t pid, int32_t sig) {
 }
 
 int32_t nsb_close(int32_t fd) { return close(fd) < 0 ? -errno : 0; }
+
+int32_t nsb_mkfifo(const char *path, uint32_t mode) {
+  return mkfifo(path, (mode_t)mode) < 0 ? -errno : 0;
+}

@@ -83,7 +83,16 @@ enum nsb_opcode {
    * (string count - argc - envc of them, tried in order like execvp), then
    * argv, then envp. */
   NSB_OP_EXEC = 17,
+  /* Open a host path (before pivot_root) and make it descriptor arg0 (0, 1
+   * or 2) of init and so of the command: how a caller reads the command's
+   * output through a FIFO or feeds it input. arg1: NSB_STDIO_* mode;
+   * strings: path */
+  NSB_OP_OPEN_STDIO = 18,
 };
+
+#define NSB_STDIO_READ 0u
+#define NSB_STDIO_WRITE 1u
+#define NSB_STDIO_APPEND 2u
 
 #define NSB_TREE_RECURSIVE 1u
 #define NSB_TREE_READONLY 2u
@@ -140,6 +149,8 @@ int32_t nsb_wait(int32_t pid, int32_t *status);
 int32_t nsb_read_records(int32_t fd, uint8_t *buf, uint32_t len);
 int32_t nsb_kill(int32_t pid, int32_t sig);
 int32_t nsb_close(int32_t fd);
+/* A FIFO for a sandbox's stdio (Deno has no mkfifo). 0 or -errno. */
+int32_t nsb_mkfifo(const char *path, uint32_t mode);
 
 /* Internal, shared between the executor's files. */
 struct nsb_op {

@@ -146,6 +146,28 @@ static int optional(const struct nsb_op *op, int rc) {
   return (rc == -ENOENT && (op->arg1 & NSB_OPTIONAL)) ? 0 : rc;
 }
 
+/* A FIFO's open blocks until the caller opens the other end, which it does
+ * before spawning; a plain file is created as mapped root. */
+static int open_stdio(const char *path, int target, uint32_t mode) {
+  int flags = mode == NSB_STDIO_READ ? O_RDONLY
+              : mode == NSB_STDIO_APPEND
+                  ? O_WRONLY | O_CREAT | O_APPEND
+                  : O_WRONLY | O_CREAT | O_TRUNC;
+  int fd = open(path, flags | O_NOCTTY | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return -errno;
+  if (fd != target && dup2(fd, target) < 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  if (fd != target)
+    close(fd);
+  else if (fcntl(fd, F_SETFD, 0) < 0)
+    return -errno;
+  return 0;
+}
+
 static int run_op(const struct nsb_op *op, int *slots) {
   const char *s1 = op->nstr > 1 ? nsb_next_str(op->str) : 0;
   switch (op->opcode) {
@@ -212,6 +234,8 @@ static int run_op(const struct nsb_op *op, int *slots) {
   case NSB_OP_UMASK:
     umask((mode_t)op->arg0);
     return 0;
+  case NSB_OP_OPEN_STDIO:
+    return open_stdio(op->str, (int)op->arg0, op->arg1);
   default:
     return -ENOSYS;
   }

@@ -25,6 +25,7 @@ static int expected_strings(uint32_t opcode) {
   case NSB_OP_MASK_FILE:
   case NSB_OP_HOSTNAME:
   case NSB_OP_CHDIR:
+  case NSB_OP_OPEN_STDIO:
     return 1;
   case NSB_OP_SYMLINK:
     return 2;
@@ -91,6 +92,10 @@ static int validate_op(const struct nsb_plan *plan, uint32_t offset,
         op.nstr <= op.arg0 + op.arg1)
       return -EINVAL;
     *seen_exec = 1;
+    break;
+  case NSB_OP_OPEN_STDIO:
+    if (op.arg0 > 2 || op.arg1 > NSB_STDIO_APPEND)
+      return -EINVAL;
     break;
   case NSB_OP_KEEP_FD:
     if (op.arg0 < 3 || op.arg0 > 65535)

@@ -37,7 +37,10 @@ export const OPCODES: Record<Op["op"], number> = {
   "umask": 15,
   "keep-fd": 16,
   "exec": 17,
+  "open-stdio": 18,
 };
+
+const STDIO_MODES = { read: 0, write: 1, append: 2 } as const;
 
 export class PlanEncodingError extends Error {
   override name = "PlanEncodingError";
@@ -90,6 +93,11 @@ function fields(op: Op): Fields {
       return { arg0: op.mask, arg1: 0, strings: [] };
     case "keep-fd":
       return { arg0: op.fd, arg1: 0, strings: [] };
+    case "open-stdio":
+      if (![0, 1, 2].includes(op.fd)) {
+        throw new PlanEncodingError(`open-stdio: descriptor ${op.fd} is not 0, 1 or 2`);
+      }
+      return { arg0: op.fd, arg1: STDIO_MODES[op.mode], strings: [op.path] };
     case "exec":
       if (op.argv.length === 0) throw new PlanEncodingError("exec needs at least argv[0]");
       if (op.candidates.length === 0) {

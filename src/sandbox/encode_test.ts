@@ -164,6 +164,7 @@ Deno.test("encodePlan() uses the opcodes of ffi/executor.h", () => {
     "umask": 15,
     "keep-fd": 16,
     "exec": 17,
+    "open-stdio": 18,
   });
 });
 
@@ -360,10 +361,22 @@ Deno.test("nsb_validate() accepts every opcode when exec comes last", () => {
     { op: "chdir", path: "/" },
     { op: "umask", mask: 0o22 },
     { op: "keep-fd", fd: 3 },
+    { op: "open-stdio", fd: 1, path: "/run/out.fifo", mode: "append" },
     EXEC,
   ];
   assert.equal(new Set(ops.map((o) => o.op)).size, Object.keys(OPCODES).length);
   assert.equal(validate(encodePlan(plan(ops))), 0);
+});
+
+Deno.test("nsb_validate() refuses open-stdio onto a descriptor above 2", () => {
+  const bytes = encodePlan(plan([{ op: "open-stdio", fd: 1, path: "/f", mode: "read" }, EXEC]));
+  // The op's arg0 sits 8 bytes into its header, right after the plan header.
+  new DataView(bytes.buffer).setUint32(32 + 8, 3, true);
+  assert.equal(validate(bytes), -22);
+  assert.throws(
+    () => encodePlan(plan([{ op: "open-stdio", fd: 3 as 1, path: "/f", mode: "read" }, EXEC])),
+    /descriptor 3 is not 0, 1 or 2/,
+  );
 });
 
 Deno.test("nsb_validate() refuses a bad magic with -EINVAL", () => {

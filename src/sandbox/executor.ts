@@ -90,6 +90,8 @@ export interface Executor {
   /** Reads every record until end of file, and closes the descriptor. */
   readRecords(reportFd: number): ExecRecord[];
   kill(pid: number, signal: number): void;
+  /** Creates a FIFO (for a sandbox's stdio); throws ExecutorCallError. */
+  mkfifo(path: string, mode: number): void;
 }
 
 export interface Helper {

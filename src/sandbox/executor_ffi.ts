@@ -16,7 +16,7 @@ import {
   type SpawnHandles,
 } from "./executor.ts";
 
-export const EXECUTOR_ABI_VERSION = 2;
+export const EXECUTOR_ABI_VERSION = 3;
 
 export const SYMBOLS = {
   /** int32_t nsb_abi_version(void) */
@@ -42,6 +42,8 @@ export const SYMBOLS = {
   nsb_kill: { parameters: ["i32", "i32"], result: "i32" },
   /** int32_t nsb_close(int32_t fd) */
   nsb_close: { parameters: ["i32"], result: "i32" },
+  /** int32_t nsb_mkfifo(const char *path, uint32_t mode) */
+  nsb_mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -180,6 +182,11 @@ export class FfiExecutor implements Executor {
 
   kill(pid: number, signal: number): void {
     this.lib.symbols.nsb_kill(pid, signal);
+  }
+
+  mkfifo(path: string, mode: number): void {
+    const rc = this.lib.symbols.nsb_mkfifo(new TextEncoder().encode(`${path}\0`), mode);
+    if (rc < 0) throw new ExecutorCallError("mkfifo", -rc);
   }
 
   close(): void {

@@ -30,6 +30,11 @@ export type Op =
   | { op: "chdir"; path: string }
   | { op: "umask"; mask: number }
   | { op: "keep-fd"; fd: number }
+  /**
+   * Open a host path before pivot_root as the command's stdin (read) or
+   * stdout/stderr (write, append): a FIFO the caller reads, or a log file.
+   */
+  | { op: "open-stdio"; fd: 0 | 1 | 2; path: string; mode: "read" | "write" | "append" }
   /** Always last: candidates are tried in order, as execvp tries PATH. */
   | { op: "exec"; candidates: string[]; argv: string[]; env: string[] };
 
@@ -80,6 +85,7 @@ export function opPath(op: Op): string | undefined {
     case "readonly":
     case "mask-file":
     case "chdir":
+    case "open-stdio":
       return op.path;
     case "symlink":
       return op.path;
@@ -134,6 +140,8 @@ export function opSyscall(op: Op): string {
       return "umask";
     case "keep-fd":
       return "fcntl";
+    case "open-stdio":
+      return "open";
     case "exec":
       return "execve";
   }

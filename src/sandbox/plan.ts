@@ -56,19 +56,33 @@ export function planSandbox(spec: SandboxSpec): Plan {
     data: "",
     flags: MS.REC | MS.PRIVATE,
   });
-  for (const sub of ["upper", "work", "root"]) {
-    ops.push({ op: "mkdir-p", path: `${run}/${sub}`, mode: 0o755 });
+  // Opened while host paths are still visible, before the root changes.
+  const stdio = spec.stdio ?? {};
+  if (stdio.stdin) {
+    ops.push({ op: "open-stdio", fd: 0, path: absolute(stdio.stdin, "stdin"), mode: "read" });
   }
+  if (stdio.stdout) {
+    ops.push({ op: "open-stdio", fd: 1, path: absolute(stdio.stdout, "stdout"), mode: "append" });
+  }
+  if (stdio.stderr) {
+    ops.push({ op: "open-stdio", fd: 2, path: absolute(stdio.stderr, "stderr"), mode: "append" });
+  }
+  const upper = spec.upperDir ? absolute(spec.upperDir, "the upper directory") : `${run}/upper`;
+  for (const dir of [upper, `${run}/work`, newRoot]) {
+    ops.push({ op: "mkdir-p", path: dir, mode: 0o755 });
+  }
+  // overlayfs lists lower directories top first.
+  const lowers = [...(spec.layers ?? [])].reverse().map((layer) =>
+    overlayPath(absolute(layer, "a layer"), "the layer")
+  );
+  lowers.push(overlayPath(rootfs, "--rootfs"));
   ops.push({
     op: "mount",
     source: "overlay",
     target: newRoot,
     fstype: "overlay",
-    data:
-      `lowerdir=${overlayPath(rootfs, "--rootfs")},upperdir=${
-        overlayPath(`${run}/upper`, "the run directory")
-      },` +
-      `workdir=${run}/work,userxattr`,
+    data: `lowerdir=${lowers.join(":")},upperdir=${overlayPath(upper, "the upper directory")},` +
+      `workdir=${overlayPath(`${run}/work`, "the run directory")},userxattr`,
     flags: MS.NODEV,
   });
 
@@ -160,6 +174,9 @@ export function planSandbox(spec: SandboxSpec): Plan {
     ops.push({ op: "readonly", path: `/proc/${name}`, optional: true });
   }
 
+  for (const dir of spec.createDirs ?? []) {
+    ops.push({ op: "mkdir-p", path: absolute(dir, "a directory to create"), mode: 0o755 });
+  }
   for (const { bind, slot } of bindSlots) {
     const target = absolute(bind.target, "a bind target");
     ops.push(

@@ -458,3 +458,47 @@ Deno.test("execCandidates() drops trailing slashes of PATH entries", () => {
     "/ls",
   ]);
 });
+
+Deno.test("planSandbox() stacks layers on the rootfs, top layer first in lowerdir", () => {
+  const { ops } = planSandbox(spec({ layers: ["/store/layers/a/upper", "/store/layers/b/upper"] }));
+  const overlay = ops.find((o) => o.op === "mount" && o.fstype === "overlay");
+  assert.ok(overlay && overlay.op === "mount");
+  assert.match(
+    overlay.data,
+    /^lowerdir=\/store\/layers\/b\/upper:\/store\/layers\/a\/upper:\/store\/bases\/debian,/,
+  );
+});
+
+Deno.test("planSandbox() writes into a kept upper directory when one is given", () => {
+  const { ops } = planSandbox(spec({ upperDir: "/store/tmp/layer-1/upper" }));
+  const overlay = ops.find((o) => o.op === "mount" && o.fstype === "overlay");
+  assert.ok(overlay && overlay.op === "mount");
+  assert.match(
+    overlay.data,
+    /upperdir=\/store\/tmp\/layer-1\/upper,workdir=\/var\/cache\/nsbuild\/runs\/42-abc\/work,/,
+  );
+  assert.ok(ops.some((o) => o.op === "mkdir-p" && o.path === "/store/tmp/layer-1/upper"));
+});
+
+Deno.test("planSandbox() opens stdio paths before pivot_root, stdout and stderr appending", () => {
+  const { ops } = planSandbox(
+    spec({ stdio: { stdin: "/dev/null", stdout: "/t/log", stderr: "/t/log" } }),
+  );
+  const pivot = indexWhere(ops, (o) => o.op === "pivot-root");
+  const stdio = ops.flatMap((o, i) => o.op === "open-stdio" ? [{ ...o, i }] : []);
+  assert.deepEqual(stdio.map(({ fd, path, mode }) => [fd, path, mode]), [
+    [0, "/dev/null", "read"],
+    [1, "/t/log", "append"],
+    [2, "/t/log", "append"],
+  ]);
+  assert.ok(stdio.every((o) => o.i < pivot));
+  assert.ok(!planSandbox(spec()).ops.some((o) => o.op === "open-stdio"));
+});
+
+Deno.test("planSandbox() creates the requested directories after pivot_root, before the binds", () => {
+  const { ops } = planSandbox(spec({ createDirs: ["/build", "/out"] }));
+  const pivot = indexWhere(ops, (o) => o.op === "pivot-root");
+  const build = indexWhere(ops, (o) => o.op === "mkdir-p" && o.path === "/build");
+  const firstBind = indexWhere(ops, (o) => o.op === "move-mount" && o.target === "/src");
+  assert.ok(pivot < build && build < firstBind);
+});

@@ -19,6 +19,8 @@ export const EXIT_NOT_FOUND = 127;
 export type SandboxRequest = Omit<SandboxSpec, "usernsFd" | "ttyGroupMapped"> & {
   /** Join this process's shared user namespace (the default) or make a new one. */
   reuseUserNamespace?: boolean;
+  /** Ends the sandbox at once (SIGKILL to its monitor, which ends everything inside). */
+  signal?: AbortSignal;
 };
 
 /** The host terminal nsbuild's stdin is, when the sandbox gets a terminal. */
@@ -82,6 +84,7 @@ export function currentIdMaps(): IdMapPlan {
 }
 
 const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+const SIGKILL = 9;
 const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
 function describeRecords(ops: Op[], records: ReturnType<Executor["readRecords"]>, argv0: string) {
@@ -169,6 +172,10 @@ export async function runSandbox(
     Deno.addSignalListener(sig, handler);
     return () => Deno.removeSignalListener(sig, handler);
   });
+  const abort = () => executor.kill(pid, SIGKILL);
+  request.signal?.addEventListener("abort", abort);
+  if (request.signal?.aborted) abort();
+  forward.push(() => request.signal?.removeEventListener("abort", abort));
   // Only after spawn: the executor copied the cooked settings for the
   // sandbox's pty from the host terminal before it returned.
   const restoreTerminal = plan.terminal ? rawMode(hostTerminal) : () => {};

@@ -103,6 +103,10 @@ class FakeExecutor implements Executor {
     this.calls.push({ call: "readRecords", fd });
     return this.outcome.records ?? [];
   }
+  mkfifo(_path: string, _mode: number): void {
+    throw new Error("the fake executor makes no FIFOs");
+  }
+
   kill(pid: number, signal: number): void {
     this.calls.push({ call: "kill", pid, signal });
   }

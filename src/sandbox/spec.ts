@@ -9,11 +9,27 @@ export interface BindMount {
 }
 
 export interface SandboxSpec {
-  /** The lower directory of the root overlay; never modified. */
+  /** The lowest directory of the root overlay; never modified. */
   rootfs: string;
+  /** Read-only layers stacked on the rootfs, lowest first (committed build steps). */
+  layers?: string[];
+  /**
+   * Where the overlay writes, when the caller keeps what the command wrote
+   * (a build step's layer); it must be an empty directory on the store's
+   * filesystem. Default: inside the run directory, removed with it.
+   */
+  upperDir?: string;
+  /**
+   * Host paths opened as the command's stdin, stdout and stderr (a FIFO the
+   * caller reads or writes, or a log file appended to); unset ones are
+   * inherited from nsbuild.
+   */
+  stdio?: { stdin?: string; stdout?: string; stderr?: string };
   /** A fresh per-run directory (upper, work, root inside it), removed at the end. */
   runDir: string;
   binds: BindMount[];
+  /** Directories made in the new root (in the overlay) before the binds: a build's /build and /out. */
+  createDirs?: string[];
   /** Paths given a fresh tmpfs, after the binds. */
   tmpfs: string[];
   /** Share the host's network instead of a namespace with only lo. */
