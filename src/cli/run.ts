@@ -20,7 +20,7 @@ import {
 import { createRunDir, storeRoot } from "../store/root.ts";
 
 export const RUN_USAGE =
-  "nsbuild run --rootfs DIR [--bind SRC:DST] [--ro-bind SRC:DST] [--tmpfs DST] " +
+  "nsbuild run (--rootfs DIR | --base REF) [--bind SRC:DST] [--ro-bind SRC:DST] [--tmpfs DST] " +
   "[--net] [--hostname NAME] [--env KEY=VALUE]... [--cwd DIR] -- CMD [ARG...]";
 
 function usage(message: string): CliError {
@@ -32,10 +32,15 @@ function badInput(message: string, hint: string): CliError {
 }
 
 /** What `run` takes from its arguments: a SandboxSpec but for what the runner decides. */
-export type RunOptions = Pick<
-  SandboxSpec,
-  "rootfs" | "binds" | "tmpfs" | "network" | "hostname" | "env" | "cwd" | "argv"
->;
+export type RunOptions =
+  & Pick<
+    SandboxSpec,
+    "rootfs" | "binds" | "tmpfs" | "network" | "hostname" | "env" | "cwd" | "argv"
+  >
+  & {
+    /** A base reference to resolve into the rootfs (then rootfs is ""). */
+    base?: string;
+  };
 
 function splitBind(value: string, flag: string): [string, string] {
   const at = value.indexOf(":");
@@ -49,6 +54,7 @@ function splitBind(value: string, flag: string): [string, string] {
 
 const RUN_OPTIONS: Record<string, OptionSpec> = {
   rootfs: { type: "string" },
+  base: { type: "string" },
   bind: { type: "string", multiple: true },
   "ro-bind": { type: "string", multiple: true },
   tmpfs: { type: "string", multiple: true },
@@ -83,7 +89,9 @@ export function parseRunArgs(
   const argv = parsed.rest;
   if (argv.length === 0) throw usage("no command after `--`");
   const rootfs = stringOption(parsed, "rootfs");
-  if (!rootfs) throw usage("--rootfs DIR is required");
+  const base = stringOption(parsed, "base");
+  if (!rootfs && !base) throw usage("give the root filesystem: --rootfs DIR or --base REF");
+  if (rootfs && base) throw usage("give --rootfs DIR or --base REF, not both");
   // Binds keep the order they were given in, --bind and --ro-bind mixed.
   const binds: BindMount[] = [];
   for (const option of parsed.options) {
@@ -110,7 +118,8 @@ export function parseRunArgs(
   const cwd = stringOption(parsed, "cwd") ?? "/";
   if (!cwd.startsWith("/")) throw usage(`--cwd must be absolute inside the sandbox: "${cwd}"`);
   return {
-    rootfs: absolutePath(rootfs),
+    rootfs: rootfs ? absolutePath(rootfs) : "",
+    ...(base ? { base } : {}),
     binds,
     tmpfs,
     network: flag(parsed, "net"),
@@ -156,16 +165,30 @@ function statBinds(binds: BindMount[]): void {
 }
 
 export async function runCommand(args: string[]): Promise<number> {
-  const options = parseRunArgs(args, Deno.env.toObject());
-  checkRootfs(options.rootfs);
+  const { base, ...options } = parseRunArgs(args, Deno.env.toObject());
   statBinds(options.binds);
-  const executor = loadExecutor();
-  const runDir = createRunDir(storeRoot(Deno.env.toObject()), runDirOwner());
-  // Only a terminal on stdin gets a pty: piped or redirected input keeps
-  // the command's stdio exactly as given.
-  const terminal = Deno.stdin.isTerminal();
-  const result = await runSandbox({ ...options, runDir, terminal }, executor);
-  if (result.error) console.error(`nsbuild: ${result.error.message}`);
-  if (result.warning) console.error(`nsbuild: warning: ${result.warning}`);
-  return result.status;
+  let release = () => {};
+  if (base) {
+    // Loaded only here: plain --rootfs runs start faster without it.
+    const { resolveBaseRef } = await import("./resolve_base.ts");
+    const { storeContext } = await import("./store_context.ts");
+    const resolved = await resolveBaseRef(base, storeContext());
+    options.rootfs = resolved.rootfs;
+    release = resolved.release;
+  } else {
+    checkRootfs(options.rootfs);
+  }
+  try {
+    const executor = loadExecutor();
+    const runDir = createRunDir(storeRoot(Deno.env.toObject()), runDirOwner());
+    // Only a terminal on stdin gets a pty: piped or redirected input keeps
+    // the command's stdio exactly as given.
+    const terminal = Deno.stdin.isTerminal();
+    const result = await runSandbox({ ...options, runDir, terminal }, executor);
+    if (result.error) console.error(`nsbuild: ${result.error.message}`);
+    if (result.warning) console.error(`nsbuild: warning: ${result.warning}`);
+    return result.status;
+  } finally {
+    release();
+  }
 }

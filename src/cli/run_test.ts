@@ -25,9 +25,16 @@ Deno.test("parseRunArgs() requires a command after `--`", () => {
   assertUsageError(["--rootfs", "/r", "--"], /no command after `--`/);
 });
 
-Deno.test("parseRunArgs() requires --rootfs", () => {
-  assertUsageError(["--net", "--", "sh"], /--rootfs DIR is required/);
-  assertUsageError(["--rootfs", "", "--", "sh"], /--rootfs DIR is required/);
+Deno.test("parseRunArgs() requires one of --rootfs and --base", () => {
+  assertUsageError(["--net", "--", "sh"], /--rootfs DIR or --base REF/);
+  assertUsageError(["--rootfs", "", "--", "sh"], /--rootfs DIR or --base REF/);
+  assertUsageError(["--rootfs", "/r", "--base", "debian:bookworm", "--", "sh"], /not both/);
+});
+
+Deno.test("parseRunArgs() keeps --base for the runner to resolve", () => {
+  const options = parseRunArgs(["--base", "tar:x.tar", "--", "sh"]);
+  assert.equal(options.base, "tar:x.tar");
+  assert.equal(options.rootfs, "");
 });
 
 Deno.test("parseRunArgs() rejects an unknown option, naming it", () => {

@@ -1,0 +1,156 @@
+/**
+ * Unpacking a tar stream into a new store temporary, as root of the user
+ * namespace (so the archive's numeric owners map through the subordinate
+ * ids), inside a sandbox that sees only its target. The stream passes
+ * through filterTar() on its way: hostile members are refused before GNU tar
+ * sees them, device nodes are dropped and counted, and the digest of what
+ * was unpacked names the entry.
+ */
+import { joinPath as join } from "../util/path.ts";
+import type { Executor } from "../sandbox/executor.ts";
+import { runHostTool } from "../sandbox/host_tools.ts";
+import { openFifo } from "../sandbox/capture.ts";
+import { createTemp, finishTemp, type StoreTemp } from "../store/temp.ts";
+import { removeTrees } from "../store/remove.ts";
+import { ArchiveError, filterTar } from "./tar_filter.ts";
+
+export class ImportError extends Error {
+  override name = "ImportError";
+  constructor(message: string, readonly hint = "") {
+    super(message);
+  }
+}
+
+/** Where an uncompressed tar stream comes from; `done` rejects with a clear error if the producer failed. */
+export interface TarProducer {
+  stream: ReadableStream<Uint8Array>;
+  done: Promise<void>;
+  /** Stops the producer (the import failed on our side). */
+  cancel(): void;
+}
+
+export interface UnpackedTree {
+  temp: StoreTemp;
+  /** temp.dir/rootfs */
+  rootfs: string;
+  digest: string;
+  members: number;
+  skippedDevices: number;
+  bytes: number;
+}
+
+/** The last lines of a log file, for an error message. */
+export function tailOf(path: string, lines = 5): string {
+  try {
+    const text = Deno.readTextFileSync(path).trimEnd();
+    return text.split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+async function writeAll(file: Deno.FsFile, chunk: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < chunk.length) done += await file.write(chunk.subarray(done));
+}
+
+export interface UnpackOptions {
+  store: string;
+  tmpDir: string;
+  executor: () => Executor;
+  producer: TarProducer;
+  /** Names the source in messages: "tar:/srv/base.tar.zst". */
+  label: string;
+}
+
+export async function unpackTar(options: UnpackOptions): Promise<UnpackedTree> {
+  const { producer, label } = options;
+  const executor = options.executor();
+  const temp = await createTemp(options.tmpDir, "base");
+  const rootfs = join(temp.dir, "rootfs");
+  const fifo = join(temp.dir, "in.fifo");
+  const log = join(temp.dir, "tar.log");
+  const abort = new AbortController();
+  let unpacked: UnpackedTree | undefined;
+  try {
+    Deno.mkdirSync(rootfs, { mode: 0o755 });
+    executor.mkfifo(fifo, 0o600);
+    const sandbox = runHostTool({
+      store: options.store,
+      executor,
+      argv: [
+        "tar",
+        "-x",
+        "--numeric-owner",
+        "--same-owner",
+        "--same-permissions",
+        "-f",
+        "-",
+        "-C",
+        "/target",
+      ],
+      binds: [{ source: rootfs, target: "/target", readonly: false, directory: true }],
+      stdio: { stdin: fifo, stdout: log, stderr: log },
+      signal: abort.signal,
+    });
+    const writer = await openFifo(fifo, "write", sandbox);
+    let filtered, filterError: unknown;
+    if (writer) {
+      try {
+        filtered = await filterTar(producer.stream, (chunk) => writeAll(writer, chunk));
+      } catch (e) {
+        filterError = e;
+      } finally {
+        writer.close();
+      }
+    }
+    if (filterError !== undefined || !writer) {
+      producer.cancel();
+      abort.abort();
+    }
+    const result = await sandbox;
+    // The producer's own failure (a corrupt xz stream, mmdebstrap's error)
+    // says more than what it did to the tar stream.
+    await producer.done;
+    if (filterError instanceof ArchiveError) {
+      throw new ImportError(
+        `${label}: ${filterError.message}`,
+        "nothing was kept; fix or replace the archive",
+      );
+    }
+    if (result.error) throw result.error;
+    if (filterError !== undefined) {
+      if (result.status !== 0) throw tarFailed(label, result.status, log);
+      throw filterError;
+    }
+    if (result.status !== 0) throw tarFailed(label, result.status, log);
+    Deno.removeSync(fifo);
+    Deno.removeSync(log);
+    unpacked = { temp, rootfs, ...filtered! };
+    return unpacked;
+  } finally {
+    if (!unpacked) await discardTemp(options.store, temp, options.executor);
+  }
+}
+
+function tarFailed(label: string, status: number, log: string): ImportError {
+  return new ImportError(
+    `${label}: unpacking failed (tar exited with status ${status}):\n${tailOf(log)}`,
+    "nothing was kept; the archive is corrupt, or holds what a user namespace cannot create",
+  );
+}
+
+/** Removes a temporary that will not become an entry, subordinate-owned files included. */
+export async function discardTemp(
+  store: string,
+  temp: StoreTemp,
+  executor: () => Executor,
+): Promise<void> {
+  try {
+    await removeTrees(store, [temp.dir], executor);
+    finishTemp(temp.dir, temp.lock);
+  } catch {
+    // Keep the lock file: `nsbuild cache prune` finds the remains.
+    temp.lock.release();
+  }
+}
