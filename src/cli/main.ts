@@ -10,6 +10,14 @@ export async function main(args: string[]): Promise<number> {
   switch (command) {
     case "run":
       return await runCommand(rest);
+    case "base":
+      return await (await import("./base.ts")).baseCommand(rest);
+    case "cache":
+      return await (await import("./cache.ts")).cacheCommand(rest);
+    case "build":
+      return await (await import("./build.ts")).buildCommand(rest);
+    case "shell":
+      return await (await import("./build.ts")).shellCommand(rest);
     case "version":
     case "--version":
       console.log(`nsbuild ${VERSION}`);
@@ -21,6 +29,8 @@ export async function main(args: string[]): Promise<number> {
       console.log(USAGE);
       return command === undefined ? EXIT_USAGE : 0;
     default:
+      // `nsbuild recipe.ts` is short for `nsbuild build recipe.ts`.
+      if (command.endsWith(".ts")) return await (await import("./build.ts")).buildCommand(args);
       throw new CliError(
         `unknown command "${command}"`,
         "run `nsbuild help` for the list of commands",

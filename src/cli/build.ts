@@ -1,0 +1,183 @@
+/** `nsbuild build recipe.ts` (or just `nsbuild recipe.ts`) and `nsbuild shell recipe.ts --step NAME`. */
+import { ArgsError, flag, parseOptions, stringOption } from "./args.ts";
+import { CliError } from "./errors.ts";
+import { storeContext } from "./store_context.ts";
+import { absolutePath, joinPath as join } from "../util/path.ts";
+import { build, EXIT_INTERRUPTED, NSBUILD_VERSION } from "../build/build.ts";
+import { createProgress } from "../build/progress.ts";
+import { loadRecipe } from "../recipe/load.ts";
+import { RecipeError } from "../recipe/validate.ts";
+import { hostDebianArch } from "../base/arch.ts";
+import { ImportError } from "../base/import.ts";
+import { RefError } from "../base/ref.ts";
+import { SourceError } from "../build/sources.ts";
+import { ExportError } from "../build/export.ts";
+import { SandboxError } from "../sandbox/errors.ts";
+import { runDirOwner, runSandbox } from "../sandbox/run.ts";
+import { createRunDir } from "../store/root.ts";
+
+export const BUILD_USAGE = "nsbuild [build] RECIPE.ts [--out DIR] [--no-cache] [--json]";
+export const SHELL_USAGE = "nsbuild shell RECIPE.ts --step NAME";
+
+function usage(message: string, which = BUILD_USAGE): CliError {
+  return new CliError(message, `usage: ${which}`);
+}
+
+async function load(file: string) {
+  try {
+    return await loadRecipe(absolutePath(file), {
+      arch: hostDebianArch(),
+      nsbuildVersion: NSBUILD_VERSION,
+    });
+  } catch (e) {
+    if (e instanceof RecipeError) throw new CliError(e.message, e.hint, 2);
+    throw e;
+  }
+}
+
+/** Errors a build reports as one message (the progress display already said what ran). */
+function asCliError(e: unknown): unknown {
+  if (e instanceof ImportError || e instanceof SourceError || e instanceof ExportError) {
+    return new CliError(e.message, e.hint, 1);
+  }
+  if (e instanceof RefError) return new CliError(e.message, "", 2);
+  if (e instanceof SandboxError) return new CliError(e.message, "", 125);
+  return e;
+}
+
+/** Ctrl-C (and SIGTERM) abort the running step at once; completed layers stay. */
+function interruptible(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  signals.forEach((s) => Deno.addSignalListener(s, stop));
+  return {
+    signal: controller.signal,
+    dispose: () => signals.forEach((s) => Deno.removeSignalListener(s, stop)),
+  };
+}
+
+export async function buildCommand(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseOptions(args, {
+      out: { type: "string" },
+      "no-cache": { type: "boolean" },
+      json: { type: "boolean" },
+    });
+  } catch (e) {
+    if (e instanceof ArgsError) throw usage(e.message);
+    throw e;
+  }
+  if (parsed.positionals.length !== 1) throw usage("give one recipe file");
+  const loaded = await load(parsed.positionals[0]!);
+  const json = flag(parsed, "json");
+  const ctx = storeContext(true);
+  const progress = createProgress(
+    json ? "json" : Deno.stderr.isTerminal() ? "terminal" : "plain",
+    {
+      write: (bytes) => json ? Deno.stdout.writeSync(bytes) : Deno.stderr.writeSync(bytes),
+      columns: () => {
+        try {
+          return Deno.consoleSize().columns;
+        } catch {
+          return 80;
+        }
+      },
+    },
+  );
+  const outDir = absolutePath(stringOption(parsed, "out") ?? join("out", loaded.recipe.name));
+  const interrupt = interruptible();
+  try {
+    const outcome = await build(loaded, {
+      layout: ctx.layout,
+      executor: ctx.executor,
+      progress,
+      noCache: flag(parsed, "no-cache"),
+      outDir,
+      signal: interrupt.signal,
+    });
+    return outcome.status;
+  } catch (e) {
+    if (interrupt.signal.aborted) {
+      progress.event({ type: "build-end", status: "interrupted", seconds: 0 });
+      return EXIT_INTERRUPTED;
+    }
+    throw asCliError(e);
+  } finally {
+    progress.close();
+    interrupt.dispose();
+  }
+}
+
+export async function shellCommand(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseOptions(args, { step: { type: "string" } });
+  } catch (e) {
+    if (e instanceof ArgsError) throw usage(e.message, SHELL_USAGE);
+    throw e;
+  }
+  if (parsed.positionals.length !== 1) throw usage("give one recipe file", SHELL_USAGE);
+  const loaded = await load(parsed.positionals[0]!);
+  const names = loaded.recipe.steps.map((s) => s.name);
+  const stepName = stringOption(parsed, "step") ?? names[names.length - 1]!;
+  if (!names.includes(stepName)) {
+    throw new CliError(
+      `shell: the recipe has no step "${stepName}"`,
+      `its steps: ${names.join(", ")}`,
+    );
+  }
+  const ctx = storeContext(true);
+  const progress = createProgress(Deno.stderr.isTerminal() ? "terminal" : "plain", {
+    write: (bytes) => Deno.stderr.writeSync(bytes),
+  });
+  const interrupt = interruptible();
+  let outcome;
+  try {
+    outcome = await build(loaded, {
+      layout: ctx.layout,
+      executor: ctx.executor,
+      progress,
+      noCache: false,
+      outDir: "",
+      signal: interrupt.signal,
+      stopBefore: stepName,
+    });
+  } catch (e) {
+    throw asCliError(e);
+  } finally {
+    progress.close();
+    interrupt.dispose();
+  }
+  if (!outcome.stoppedAt) return outcome.status;
+  const sandbox = outcome.stoppedAt;
+  console.error(
+    `nsbuild: a shell where step "${stepName}" would run (cwd ${sandbox.cwd}); ` +
+      "what you change here is discarded when you leave",
+  );
+  const executor = ctx.executor();
+  const result = await runSandbox(
+    {
+      rootfs: sandbox.rootfs,
+      layers: sandbox.layers,
+      runDir: createRunDir(ctx.layout.root, runDirOwner()),
+      binds: sandbox.binds,
+      createDirs: sandbox.createDirs,
+      tmpfs: [],
+      network: sandbox.network,
+      hostname: "nsbuild",
+      env: { ...sandbox.env, ...(Deno.env.get("TERM") ? { TERM: Deno.env.get("TERM")! } : {}) },
+      cwd: sandbox.cwd,
+      argv: [
+        "/bin/sh",
+        "-c",
+        "if command -v bash >/dev/null; then exec bash -i; else exec sh -i; fi",
+      ],
+      terminal: Deno.stdin.isTerminal(),
+    },
+    executor,
+  );
+  if (result.error) console.error(`nsbuild: ${result.error.message}`);
+  return result.status;
+}
