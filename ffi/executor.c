@@ -214,11 +214,16 @@ static void monitor(const struct nsb_plan *plan, pid_t parent, int sync_fd,
       fail(plan, report_fd, NSB_STEP_SETNS_USER, errno);
     close(plan->userns_fd);
   }
-  /* Denied (EPERM) under a single-id map with setgroups disabled; the
-   * supplementary groups then stay, shown as 65534. */
-  if (setgroups(0, 0) < 0 && errno != EPERM)
+  /* Raw system calls, not glibc's wrappers: in a multithreaded process
+   * those broadcast the change to every thread under a lock, and this copy
+   * of Deno inherited that lock's state from whatever thread held it at
+   * clone time (seen: a monitor stuck in futex_wait forever). Here there
+   * is one thread, so the raw call is the whole job.
+   * setgroups is denied (EPERM) under a single-id map with setgroups
+   * disabled; the supplementary groups then stay, shown as 65534. */
+  if (syscall(SYS_setgroups, 0, 0) < 0 && errno != EPERM)
     fail(plan, report_fd, NSB_STEP_SET_IDS, errno);
-  if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+  if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0)
     fail(plan, report_fd, NSB_STEP_SET_IDS, errno);
   /* Changing credentials clears the parent-death signal. */
   if (prctl(PR_SET_PDEATHSIG, PDEATH_SIGNAL) < 0)
