@@ -99,7 +99,9 @@ export function archiveProducer(path: string, label: string): TarProducer {
   const stderr = lastLines(child.stderr);
   const done = (async () => {
     const [status, lines] = await Promise.all([child.status, stderr]);
-    if (!status.success && status.signal !== "SIGKILL") {
+    // Killed by cancel() after it complained (it closes its output, the
+    // importer stops on the short stream and cancels): its complaint is the news.
+    if (!status.success && (status.signal !== "SIGKILL" || lines.length > 0)) {
       throw new ImportError(
         `${label}: ${program} could not decompress it: ${
           lines.at(-1) ?? `exit status ${status.code}`

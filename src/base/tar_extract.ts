@@ -100,12 +100,15 @@ class Extractor {
 
   async add(entry: TarEntry): Promise<void> {
     if (entry.type === "global") return;
-    if (entry.type === "sparse" || entry.type === "other" || entry.pax?.has("GNU.sparse.major")) {
+    // GNU tar -c writes neither without --sparse or odd files; their data is not the file's.
+    const sparse = entry.type === "sparse" ||
+      [...(entry.pax?.keys() ?? [])].some((key) => key.startsWith("GNU.sparse."));
+    if (sparse) throw refused(entry, "a sparse file, which nsbuild does not unpack");
+    if (entry.type === "other") {
+      const type = `type ${quote(entry.typeflag)}`;
       throw refused(
         entry,
-        `a member of type ${
-          quote(entry.typeflag)
-        }, which nsbuild does not unpack (only files, directories and links)`,
+        `a member of ${type}: nsbuild unpacks only files, directories and links`,
       );
     }
     const { path, linkTarget } = this.#guard.check(entry);
@@ -169,7 +172,7 @@ class Extractor {
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
       const info = Deno.lstatSync(full);
       if (!info.isDirectory) {
-        // Beneath an earlier symlink was refused by the guard: this is an earlier file.
+        // Not a symlink: the guard refuses members beneath those. An earlier file, then.
         if (!replace) {
           throw refused(entry, `${quote(path)}, earlier in the archive, is not a directory`);
         }
@@ -198,12 +201,8 @@ class Extractor {
   #link(entry: TarEntry, path: string, target: string): void {
     const existing = this.files.get(target);
     if (!existing || existing.type === "dir") {
-      throw refused(
-        entry,
-        `hardlink to ${
-          quote(entry.linkpath)
-        }, which is not a file or symlink earlier in the archive`,
-      );
+      const what = `hardlink to ${quote(entry.linkpath)}`;
+      throw refused(entry, `${what}, which is not a file or symlink earlier in the archive`);
     }
     const full = join(this.#dest, path);
     if (existing.type === "symlink") {

@@ -72,35 +72,28 @@ export class MemberGuard {
     }
     const through = this.#symlinkAbove(path);
     if (through !== undefined) {
-      throw refused(
-        entry,
-        `beneath ${
-          quote(through)
-        }, a symlink earlier in the archive: nothing may be written through a symlink`,
-      );
+      const rule = "nothing may be written through a symlink";
+      throw refused(entry, `beneath ${quote(through)}, a symlink earlier in the archive: ${rule}`);
     }
     if (entry.type === "symlink") {
       this.#symlinks.add(path);
       return { path };
     }
     if (entry.type !== "hardlink") return { path };
+    const link = `hardlink to ${quote(entry.linkpath)}`;
     const target = memberPath(entry.linkpath);
     if ("problem" in target || target.path === "") {
       throw refused(
         entry,
-        `hardlink to ${
-          quote(entry.linkpath)
-        }: hardlinks must point to an earlier member, inside the archive`,
+        `${link}: hardlinks must point to an earlier member, inside the archive`,
       );
     }
     const targetThrough = this.#symlinkAbove(target.path);
     if (targetThrough !== undefined) {
+      const rule = "nothing may be reached through a symlink";
       throw refused(
         entry,
-        `hardlink to ${quote(entry.linkpath)}, beneath ${
-          quote(targetThrough)
-        }, a symlink earlier in the archive: ` +
-          "nothing may be reached through a symlink",
+        `${link}, beneath ${quote(targetThrough)}, a symlink earlier in the archive: ${rule}`,
       );
     }
     // A hard link to a symlink is another symlink.
@@ -126,12 +119,8 @@ export class MemberGuard {
 function checkGlobal(entry: TarEntry): void {
   for (const key of entry.pax?.keys() ?? []) {
     if (key === "path" || key === "linkpath" || key === "size" || key.startsWith("GNU.sparse.")) {
-      throw new ArchiveError(
-        `a global header at byte ${entry.offset} sets ${
-          quote(key)
-        } for every later member: refused`,
-        entry.offset,
-      );
+      const what = `a global header at byte ${entry.offset} sets ${quote(key)}`;
+      throw new ArchiveError(`${what} for every later member: refused`, entry.offset);
     }
   }
 }

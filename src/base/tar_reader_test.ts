@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ArchiveError, type TarEntry, TarReader } from "./tar_reader.ts";
 import {
+  archiveOf,
   base256,
   chunked,
   concatBytes,
@@ -9,6 +10,7 @@ import {
   makeTree,
   paxMember,
   runTar,
+  SAMPLE_TREE,
   tarHeader,
   tarMember,
   withTempDir,
@@ -46,22 +48,7 @@ async function readError(stream: ReadableStream<Uint8Array>): Promise<ArchiveErr
 
 const CHUNK_SIZES = [1, 7, 511, 512, 513, 4096, 65536];
 
-/** A tree with a little of everything tar -c writes; mtimes fixed so archives compare. */
-const TREE = {
-  "empty": "",
-  "small.txt": "hello\n",
-  "block.bin": { file: "b".repeat(512) },
-  "odd.bin": { file: "o".repeat(513), mode: 0o600 },
-  "big.bin": { file: "x".repeat(100_000), mode: 0o755 },
-  "dir/nested/deep.txt": "deep\n",
-  "dir/private": { dir: true, mode: 0o750 },
-  "link-abs": { symlink: "/etc/passwd" },
-  "link-rel": { symlink: "../dir/nested/deep.txt" },
-  "hard": { hardlink: "small.txt" },
-  "fifo": { fifo: true },
-} as const;
-
-/** What the reader should see of TREE archived as "." with names sorted. */
+/** What the reader should see of SAMPLE_TREE archived as "." with names sorted. */
 function expected(): Seen[] {
   const file = (path: string, data: string, mode = 0o644) => ({
     type: "file",
@@ -99,22 +86,7 @@ function expected(): Seen[] {
 }
 
 async function gnuArchive(format: string): Promise<Uint8Array> {
-  return await withTempDir(async (dir) => {
-    makeTree(dir, TREE);
-    Deno.chmodSync(dir, 0o700);
-    const args = [
-      "--format",
-      format,
-      "--sort=name",
-      "--mtime=@1700000000",
-      "-C",
-      dir,
-      "-cf",
-      "-",
-      ".",
-    ];
-    return (await runTar(args)).stdout;
-  });
+  return await archiveOf(SAMPLE_TREE, ["--format", format]);
 }
 
 for (const format of ["gnu", "posix", "ustar"]) {

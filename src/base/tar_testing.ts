@@ -4,6 +4,7 @@
  * checksums), and GNU tar itself for the archives it does.
  */
 import { createHash } from "node:crypto";
+import { TarReader } from "./tar_reader.ts";
 
 const ENCODER = new TextEncoder();
 
@@ -99,7 +100,7 @@ export function tarMember(fields: HeaderFields & { data?: string | Uint8Array })
 }
 
 /** One pax record, its length counting itself. */
-export function paxRecord(key: string, value: string): string {
+function paxRecord(key: string, value: string): string {
   const body = ` ${key}=${value}\n`;
   const bodyLength = ENCODER.encode(body).length;
   let length = bodyLength + 1;
@@ -152,12 +153,6 @@ export function chunked(
       at += size;
     },
   });
-}
-
-export async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const part of stream) parts.push(part);
-  return concatBytes(...parts);
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
@@ -278,12 +273,46 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T> | T): Promi
   }
 }
 
-/** Everything the reader yields, data included, for comparing archives. */
-export interface ReadEntry {
-  type: string;
-  path: string;
-  linkpath: string;
-  size: number;
-  mode: number;
-  data: string;
+/** A tree with a little of everything tar -c writes. */
+export const SAMPLE_TREE: TreeSpec = {
+  "empty": "",
+  "small.txt": "hello\n",
+  "block.bin": { file: "b".repeat(512) },
+  "odd.bin": { file: "o".repeat(513), mode: 0o600 },
+  "big.bin": { file: "x".repeat(100_000), mode: 0o755 },
+  "dir/nested/deep.txt": "deep\n",
+  "dir/private": { dir: true, mode: 0o750 },
+  "link-abs": { symlink: "/etc/passwd" },
+  "link-rel": { symlink: "../dir/nested/deep.txt" },
+  "hard": { hardlink: "small.txt" },
+  "fifo": { fifo: true },
+};
+
+/**
+ * GNU tar's archive of `tree`, run in the tree's directory (mode 0700)
+ * with `args` before "-cf -", names sorted and times fixed so that
+ * archives compare.
+ */
+export async function archiveOf(
+  tree: TreeSpec,
+  args: string[],
+  names = ["."],
+): Promise<Uint8Array> {
+  return await withTempDir(async (dir) => {
+    makeTree(dir, tree);
+    Deno.chmodSync(dir, 0o700);
+    const fixed = ["--sort=name", "--mtime=@1700000000", "-C", dir];
+    return (await runTar([...fixed, ...args, "-cf", "-", ...names])).stdout;
+  });
+}
+
+/** The archive without its end-of-archive blocks and what follows them. */
+export async function membersOf(archive: Uint8Array): Promise<Uint8Array> {
+  const reader = new TarReader(chunked(archive));
+  let end = 0;
+  for await (const entry of reader) {
+    await entry.skip();
+    end = reader.offset;
+  }
+  return archive.subarray(0, end);
 }
