@@ -71,6 +71,7 @@ export function baseEnvironment(sourceDateEpoch: number): Record<string, string>
     PATH: DEFAULT_PATH,
     HOME: "/root",
     LANG: "C.UTF-8",
+    LC_ALL: "C.UTF-8",
     TZ: "UTC",
     SOURCE_DATE_EPOCH: String(sourceDateEpoch),
     DEBIAN_FRONTEND: "noninteractive",
