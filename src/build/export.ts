@@ -14,7 +14,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { createRunDir } from "../store/root.ts";
 import { createTemp, finishTemp } from "../store/temp.ts";
 import { tailOf } from "../base/import.ts";
-import { type ExtractedFile, extractTar } from "../base/tar_extract.ts";
+import { ArchiveError, type ExtractedFile, extractTar } from "../base/tar_extract.ts";
 import { DEFAULT_PATH } from "../sandbox/spec.ts";
 
 export class ExportError extends Error {
@@ -81,6 +81,15 @@ export async function exportOutputs(options: {
     const result = await running;
     if (result.error || result.status !== 0 || extractError !== undefined || !stream) {
       Deno.removeSync(staging, { recursive: true });
+      if (extractError instanceof ArchiveError) {
+        // What the steps left in /out, not a fault of nsbuild's: the build failed. Checked
+        // before tar's status, which then often only tells of the pipe closed on it.
+        const tarSaid = result.status !== 0 ? tailOf(log) : "";
+        throw new ExportError(
+          `refusing the outputs: ${extractError.message}${tarSaid ? `\n${tarSaid}` : ""}`,
+          "nothing was written outside the output directory; check what the steps leave in /out",
+        );
+      }
       if (result.error) throw result.error;
       if (result.status === 127) {
         throw new ExportError(
