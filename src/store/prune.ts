@@ -95,6 +95,13 @@ export async function prune(
   executor: () => Executor,
   options: { dryRun: boolean; onWait?: () => void },
 ): Promise<PruneReport> {
+  try {
+    Deno.statSync(layout.locks);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    // No store yet (or never used): nothing to prune, and nothing to create.
+    return { roots: [], entries: [], temporaries: [], runs: [], bytes: 0 };
+  }
   const lock = await acquireLock(layout.locks, "store", options.onWait);
   try {
     const decided = plan(readInventory());
