@@ -90,25 +90,42 @@ export function archiveProducer(path: string, label: string): TarProducer {
       `install it: apt-get install ${pkg}`,
     );
   }
-  const child = new Deno.Command(binary, {
-    args: [...args, "--", path],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = lastLines(child.stderr);
-  const done = (async () => {
-    const [status, lines] = await Promise.all([child.status, stderr]);
+  return childProducer(
+    new Deno.Command(binary, {
+      args: [...args, "--", path],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }),
     // Killed by cancel() after it complained (it closes its output, the
     // importer stops on the short stream and cancels): its complaint is the news.
-    if (!status.success && (status.signal !== "SIGKILL" || lines.length > 0)) {
-      throw new ImportError(
-        `${label}: ${program} could not decompress it: ${
-          lines.at(-1) ?? `exit status ${status.code}`
-        }`,
-        "the archive is corrupt or truncated; nothing was kept",
-      );
-    }
+    (status, lines) =>
+      !status.success && (status.signal !== "SIGKILL" || lines.length > 0)
+        ? new ImportError(
+          `${label}: ${program} could not decompress it: ${
+            lines.at(-1) ?? `exit status ${status.code}`
+          }`,
+          "the archive is corrupt or truncated; nothing was kept",
+        )
+        : undefined,
+  );
+}
+
+/**
+ * A child writing a tar stream to stdout. `failure` turns its end into the
+ * error the importer reports, if any; its stderr lines go to onLine.
+ */
+function childProducer(
+  command: Deno.Command,
+  failure: (status: Deno.CommandStatus, lines: string[]) => ImportError | undefined,
+  onLine?: (line: string) => void,
+): TarProducer {
+  const child = command.spawn();
+  const stderr = lastLines(child.stderr, onLine);
+  const done = (async () => {
+    const [status, lines] = await Promise.all([child.status, stderr]);
+    const error = failure(status, lines);
+    if (error) throw error;
   })();
   done.catch(() => {}); // awaited by the importer; never an unhandled rejection meanwhile
   return {
@@ -131,35 +148,25 @@ export function commandProducer(
   onLine?: (line: string) => void,
   env?: Record<string, string>,
 ): TarProducer {
-  const child = new Deno.Command(argv[0]!, {
-    args: argv.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env,
-  }).spawn();
-  const stderr = lastLines(child.stderr, onLine);
-  const done = (async () => {
-    const [status, lines] = await Promise.all([child.status, stderr]);
-    if (!status.success && status.signal !== "SIGKILL") {
-      throw new ImportError(
-        `${label}: ${argv[0]} failed (exit status ${status.code}):\n${lines.slice(-8).join("\n")}`,
-        "nothing was kept; see its messages above",
-      );
-    }
-  })();
-  done.catch(() => {}); // awaited by the importer; never an unhandled rejection meanwhile
-  return {
-    stream: child.stdout,
-    done,
-    cancel: () => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    },
-  };
+  return childProducer(
+    new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env,
+    }),
+    (status, lines) =>
+      !status.success && status.signal !== "SIGKILL"
+        ? new ImportError(
+          `${label}: ${argv[0]} failed (exit status ${status.code}):\n${
+            lines.slice(-8).join("\n")
+          }`,
+          "nothing was kept; see its messages above",
+        )
+        : undefined,
+    onLine,
+  );
 }
 
 /**
