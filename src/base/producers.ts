@@ -8,7 +8,7 @@ import { joinPath as join } from "../util/path.ts";
 import { findProgram } from "../util/which.ts";
 import type { Executor } from "../sandbox/executor.ts";
 import { runHostTool } from "../sandbox/host_tools.ts";
-import { openFifo } from "../sandbox/capture.ts";
+import { forEachLine, openFifo } from "../sandbox/capture.ts";
 import { ImportError, tailOf, type TarProducer } from "./import.ts";
 
 export type Compression = "none" | "gzip" | "xz" | "zstd" | "bzip2";
@@ -50,20 +50,11 @@ async function lastLines(
   onLine?: (line: string) => void,
 ): Promise<string[]> {
   const kept: string[] = [];
-  let pending = "";
-  const decoder = new TextDecoder();
-  const take = (line: string) => {
+  await forEachLine(stream, () => {}, (line) => {
     onLine?.(line);
     kept.push(line);
     if (kept.length > 20) kept.shift();
-  };
-  for await (const chunk of stream) {
-    pending += decoder.decode(chunk, { stream: true });
-    const lines = pending.split("\n");
-    pending = lines.pop()!;
-    lines.forEach(take);
-  }
-  if (pending) take(pending);
+  });
   return kept;
 }
 

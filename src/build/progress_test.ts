@@ -386,7 +386,7 @@ Deno.test("formatSeconds() gives tenths under a minute and whole units beyond", 
 
 Deno.test("cleanLine() removes escapes and control characters but keeps the text", () => {
   assert.equal(
-    cleanLine("\x1b[1;31merror:\x1b[0m \x1b]8;;http://x\x07link\x1b]8;;\x07\x1b(B done\r\x00"),
+    cleanLine("\x1b[1;31merror:\x1b[0m \x1b]8;;file:///x\x07link\x1b]8;;\x07\x1b(B done\r\x00"),
     "error: link done",
   );
 });
