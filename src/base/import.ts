@@ -97,7 +97,9 @@ export async function unpackTar(options: UnpackOptions): Promise<UnpackedTree> {
     let filtered, filterError: unknown;
     if (writer) {
       try {
-        filtered = await filterTar(producer.stream, (chunk) => writeAll(writer, chunk));
+        filtered = await filterTar(producer.stream, (chunk) => writeAll(writer, chunk), {
+          keepInputOnError: true,
+        });
       } catch (e) {
         filterError = e;
       } finally {
@@ -105,8 +107,9 @@ export async function unpackTar(options: UnpackOptions): Promise<UnpackedTree> {
       }
     }
     if (filterError !== undefined || !writer) {
-      producer.cancel();
       abort.abort();
+      if (writer) await drain(producer.stream, DRAIN_LIMIT_MS);
+      producer.cancel();
     }
     const result = await sandbox;
     // The producer's own failure (a corrupt xz stream, mmdebstrap's error)
@@ -130,6 +133,38 @@ export async function unpackTar(options: UnpackOptions): Promise<UnpackedTree> {
     return unpacked;
   } finally {
     if (!unpacked) await discardTemp(options.store, temp, options.executor);
+  }
+}
+
+/**
+ * How long a failed import keeps reading its producer: a decompressor fed a
+ * damaged archive reports it (a CRC mismatch) only at its end, and that is
+ * the truer error; killing it at once would lose it to the race.
+ */
+const DRAIN_LIMIT_MS = 2000;
+
+/** Reads and drops what is left of a stream, until it ends, fails or the time is up. */
+async function drain(stream: ReadableStream<Uint8Array>, limitMs: number): Promise<void> {
+  let reader;
+  try {
+    reader = stream.getReader();
+  } catch {
+    return; // Cancelled or locked: nothing to drain.
+  }
+  const deadline = Date.now() + limitMs;
+  try {
+    while (Date.now() < deadline) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<"late">((resolve) => {
+        timer = setTimeout(() => resolve("late"), deadline - Date.now());
+      });
+      const next = await Promise.race([reader.read(), timeout]).finally(() => clearTimeout(timer));
+      if (next === "late" || next.done) break;
+    }
+  } catch {
+    // The stream failed: the producer's status says why.
+  } finally {
+    reader.releaseLock();
   }
 }
 

@@ -7,7 +7,7 @@
  * version; these do not.
  */
 import { createHash } from "node:crypto";
-import { ArchiveError, type TarEntry, TarReader } from "./tar_reader.ts";
+import { ArchiveError, type TarEntry, TarReader, type TarReaderOptions } from "./tar_reader.ts";
 
 export { ArchiveError };
 
@@ -181,8 +181,9 @@ class Output {
 export async function filterTar(
   input: ReadableStream<Uint8Array>,
   write: (chunk: Uint8Array) => Promise<void>,
+  options: TarReaderOptions = {},
 ): Promise<FilterResult> {
-  const reader = new TarReader(input);
+  const reader = new TarReader(input, options);
   const guard = new MemberGuard();
   const out = new Output(write);
   let members = 0;
@@ -212,7 +213,7 @@ export async function filterTar(
     out.push(new Uint8Array(1024));
     await out.flush();
   } catch (e) {
-    await reader.cancel(e);
+    await reader.abandon(e);
     throw e;
   }
   return { digest: out.digest(), members, skippedDevices, bytes: out.bytes };

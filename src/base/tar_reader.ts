@@ -166,6 +166,22 @@ class Input {
       // Already errored or closed: nothing left to stop.
     }
   }
+
+  /** Stops reading but leaves the stream to its owner, who may drain it. */
+  release(): void {
+    if (this.#eof) return;
+    this.#eof = true;
+    this.#reader.releaseLock();
+  }
+}
+
+export interface TarReaderOptions {
+  /**
+   * On an error, release the stream instead of cancelling it: its owner
+   * drains it, so that a decompressor upstream can finish and report its
+   * own, truer error (a CRC mismatch) instead of dying of a closed pipe.
+   */
+  keepInputOnError?: boolean;
 }
 
 function isZeroBlock(block: Uint8Array): boolean {
@@ -401,9 +417,11 @@ export class TarReader implements AsyncIterable<TarEntry> {
   #current: TarEntry | undefined;
   #currentName = "";
   #ended = false;
+  readonly #keepInputOnError: boolean;
 
-  constructor(input: ReadableStream<Uint8Array>) {
+  constructor(input: ReadableStream<Uint8Array>, options: TarReaderOptions = {}) {
     this.#input = new Input(input);
+    this.#keepInputOnError = options.keepInputOnError ?? false;
   }
 
   /** Bytes read so far. */
@@ -434,16 +452,24 @@ export class TarReader implements AsyncIterable<TarEntry> {
   /**
    * The next entry, or undefined after the end-of-archive block (the rest
    * of the input is read and ignored, as GNU tar does). On an error the
-   * stream is cancelled.
+   * stream is cancelled, or released (keepInputOnError).
    */
   async next(): Promise<TarEntry | undefined> {
     if (this.#ended) return undefined;
     try {
       return await this.#next();
     } catch (e) {
-      await this.cancel(e);
+      await this.abandon(e);
       throw e;
     }
+  }
+
+  /** Stops reading after an error: cancels the stream, or releases it (keepInputOnError). */
+  async abandon(reason: unknown): Promise<void> {
+    if (!this.#keepInputOnError) return await this.cancel(reason);
+    this.#ended = true;
+    this.#current = undefined;
+    this.#input.release();
   }
 
   async #next(): Promise<TarEntry | undefined> {

@@ -591,3 +591,25 @@ Deno.test("TarReader cancels its input when the archive is bad", async () => {
   await assert.rejects(() => readAll(stream), ArchiveError);
   assert.ok(cancelled instanceof ArchiveError);
 });
+
+Deno.test("TarReader with keepInputOnError leaves a bad archive's stream to its owner to drain", async () => {
+  let cancelled = false;
+  const bytes = concatBytes(tarMember({ name: "a", data: "1", badChecksum: true }), endOfArchive());
+  const rest = new Uint8Array([1, 2, 3]);
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.enqueue(rest);
+      controller.close();
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const reader = new TarReader(stream, { keepInputOnError: true });
+  await assert.rejects(() => reader.next(), ArchiveError);
+  assert.equal(cancelled, false);
+  const owner = stream.getReader();
+  assert.deepEqual((await owner.read()).value, rest);
+  assert.equal((await owner.read()).done, true);
+});
