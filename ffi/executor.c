@@ -29,7 +29,7 @@
 #include "executor.h"
 
 /* 2: the plan header gained NSB_FLAG_TERMINAL. */
-#define NSB_ABI_VERSION 3
+#define NSB_ABI_VERSION 4
 #define EXIT_SETUP 125
 /* A real-time signal that nothing else sends the monitor. */
 #define PDEATH_SIGNAL (SIGRTMIN + 4)
@@ -164,6 +164,55 @@ static int exit_code(int status) {
   return EXIT_SETUP;
 }
 
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+static char *put_u32(char *p, uint32_t v) {
+  char digits[10];
+  int n = 0;
+  do
+    digits[n++] = (char)('0' + v % 10);
+  while (v /= 10);
+  while (n)
+    *p++ = digits[--n];
+  return p;
+}
+
+/* With a time-offset op: the children (init first, before anything can
+ * read a clock in it) get a time namespace whose monotonic and boot-time
+ * clocks run ahead. clone() cannot take CLONE_NEWTIME; unshare() gives it
+ * to the children only, and the offsets must be set before the first. */
+static int time_namespace(const struct nsb_plan *plan) {
+  struct nsb_op op;
+  uint32_t offset = NSB_HEADER_SIZE;
+  for (uint32_t i = 0; i < plan->op_count; i++) {
+    offset = nsb_plan_op(plan, offset, &op);
+    if (op.opcode != NSB_OP_TIME_OFFSET)
+      continue;
+    if (syscall(SYS_unshare, CLONE_NEWTIME) < 0)
+      return -errno;
+    char text[64], *p = text;
+    static const char mono[] = "monotonic ", boot[] = " 0\nboottime ";
+    memcpy(p, mono, sizeof mono - 1);
+    p = put_u32(p + sizeof mono - 1, op.arg0);
+    memcpy(p, boot, sizeof boot - 1);
+    p = put_u32(p + sizeof boot - 1, op.arg0);
+    memcpy(p, " 0\n", 3);
+    p += 3;
+    int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+      return -errno;
+    ssize_t n = write(fd, text, (size_t)(p - text));
+    int err = n < 0 ? errno : 0;
+    close(fd);
+    if (n < 0)
+      return -err;
+    return 0;
+  }
+  return 0;
+}
+
 static void monitor(const struct nsb_plan *plan, pid_t parent, int sync_fd,
                     int report_fd, const struct nsb_terminal *host) {
   sigset_t all;
@@ -230,6 +279,10 @@ static void monitor(const struct nsb_plan *plan, pid_t parent, int sync_fd,
     fail(plan, report_fd, NSB_STEP_PDEATHSIG, errno);
   if (getppid() != parent)
     finish(plan, report_fd, EXIT_SETUP);
+
+  rc = time_namespace(plan);
+  if (rc < 0)
+    fail(plan, report_fd, NSB_STEP_TIME_NS, -rc);
 
   long init = syscall(SYS_clone, (unsigned long)plan->clone_flags | SIGCHLD,
                       0, 0, 0, 0);

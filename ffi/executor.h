@@ -88,7 +88,22 @@ enum nsb_opcode {
    * output through a FIFO or feeds it input. arg1: NSB_STDIO_* mode;
    * strings: path */
   NSB_OP_OPEN_STDIO = 18,
+  /* In the command, before exec: drop every capability not in the 64-bit
+   * mask arg0 (low) | arg1 (high) from the bounding, ambient, inheritable,
+   * permitted and effective sets, so that root of the sandbox cannot
+   * unmount, remount or mount over what the plan set up. */
+  NSB_OP_DROP_CAPS = 19,
+  /* In the command, the last thing before exec: install a seccomp filter of
+   * arg0 BPF instructions, given as one hex string (16 digits each). */
+  NSB_OP_SECCOMP = 20,
+  /* In the monitor, before init is cloned: a new time namespace whose
+   * monotonic and boot-time clocks run arg0 seconds ahead. */
+  NSB_OP_TIME_OFFSET = 21,
+  /* strings: domainname */
+  NSB_OP_DOMAINNAME = 22,
 };
+
+#define NSB_MAX_FILTER 4096u
 
 #define NSB_STDIO_READ 0u
 #define NSB_STDIO_WRITE 1u
@@ -125,6 +140,7 @@ enum nsb_step {
   NSB_STEP_CONTROLLING_TTY = -14,
   NSB_STEP_PTY_STDIO = -15,
   NSB_STEP_SIGNALFD = -16,
+  NSB_STEP_TIME_NS = -17,
 };
 
 struct nsb_record {

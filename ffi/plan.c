@@ -26,6 +26,8 @@ static int expected_strings(uint32_t opcode) {
   case NSB_OP_HOSTNAME:
   case NSB_OP_CHDIR:
   case NSB_OP_OPEN_STDIO:
+  case NSB_OP_SECCOMP:
+  case NSB_OP_DOMAINNAME:
     return 1;
   case NSB_OP_SYMLINK:
     return 2;
@@ -35,6 +37,8 @@ static int expected_strings(uint32_t opcode) {
   case NSB_OP_LOOPBACK_UP:
   case NSB_OP_UMASK:
   case NSB_OP_KEEP_FD:
+  case NSB_OP_DROP_CAPS:
+  case NSB_OP_TIME_OFFSET:
     return 0;
   case NSB_OP_EXEC:
     return -1;
@@ -100,6 +104,15 @@ static int validate_op(const struct nsb_plan *plan, uint32_t offset,
   case NSB_OP_KEEP_FD:
     if (op.arg0 < 3 || op.arg0 > 65535)
       return -EINVAL;
+    break;
+  case NSB_OP_SECCOMP:
+    /* The child decodes it without checking: every digit is checked here. */
+    if (op.arg0 == 0 || op.arg0 > NSB_MAX_FILTER ||
+        strlen(op.str) != (size_t)op.arg0 * 16)
+      return -EINVAL;
+    for (const char *h = op.str; *h; h++)
+      if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f')))
+        return -EINVAL;
     break;
   default:
     break;

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { joinPath as join } from "../util/path.ts";
 import type { Executor } from "../sandbox/executor.ts";
 import type { BindMount } from "../sandbox/spec.ts";
+import { KEPT_CAPABILITIES } from "../sandbox/capabilities.ts";
 import { DEFAULT_PATH } from "../sandbox/spec.ts";
 import { acquireLock } from "../store/lock.ts";
 import { ensureLayout, type StoreLayout } from "../store/layout.ts";
@@ -23,6 +24,7 @@ import { stepKey } from "./key.ts";
 import { prepareSources, type ReadySource } from "./sources.ts";
 import { hasLayer, layerUpper, runStep, type StepSandbox, touchLayer } from "./step.ts";
 import { exportOutputs } from "./export.ts";
+import { deriveSourceDateEpoch, type SourceDateEpoch } from "./source_epoch.ts";
 
 export const NSBUILD_VERSION = "0.1.0";
 export const EXIT_BUILD_FAILED = 1;
@@ -46,6 +48,13 @@ export interface BuildOptions {
   signal: AbortSignal;
   /** Build only the steps before this one and hand back its sandbox (`nsbuild shell`). */
   stopBefore?: string;
+  /**
+   * Seconds added to the monotonic and boot-time clocks every step sees
+   * (a time namespace offset): a variation `nsbuild verify` applies.
+   */
+  clockOffsetSeconds?: number;
+  /** Run every step without the seccomp filter (--no-seccomp); the manifest says so. */
+  noSeccomp?: boolean;
 }
 
 export interface PlannedStep {
@@ -53,6 +62,8 @@ export interface PlannedStep {
   name: string;
   key: string;
   sandbox: StepSandbox;
+  /** The recipe's stated exception to the default filter, for the manifest. */
+  relaxSeccomp?: { groups: readonly string[]; reason: string };
 }
 
 export function baseRefOf(recipe: Recipe): BaseRef {
@@ -83,8 +94,9 @@ export function planSteps(
   recipe: Recipe,
   base: ResolvedBase,
   sources: ReadySource[],
+  isolation: { epoch?: number; noSeccomp?: boolean; clockOffsetSeconds?: number } = {},
 ): PlannedStep[] {
-  const epoch = (recipe as { sourceDateEpoch?: number }).sourceDateEpoch ??
+  const epoch = isolation.epoch ?? (recipe as { sourceDateEpoch?: number }).sourceDateEpoch ??
     DEFAULT_SOURCE_DATE_EPOCH;
   const binds: BindMount[] = sources.map((s) => ({
     source: s.hostPath,
@@ -100,6 +112,8 @@ export function planSteps(
     const argv = typeof step.run === "string" ? ["/bin/sh", "-ec", step.run] : [...step.run];
     const cwd = step.cwd ?? "/build";
     const network = step.network ?? false;
+    const relax = [...(step.relaxSeccomp?.groups ?? [])].sort();
+    const seccomp = isolation.noSeccomp ? "off" as const : { relax };
     const key = stepKey({
       parent,
       name: step.name,
@@ -108,11 +122,13 @@ export function planSteps(
       cwd,
       network,
       sources: sourceDigests,
+      seccomp: seccomp === "off" ? "off" : relax.length ? relax : undefined,
     });
     steps.push({
       index: i + 1,
       name: step.name,
       key,
+      ...(step.relaxSeccomp ? { relaxSeccomp: step.relaxSeccomp } : {}),
       sandbox: {
         rootfs: base.rootfs,
         layers: [], // filled in as the layers below come to exist
@@ -122,6 +138,10 @@ export function planSteps(
         argv,
         network,
         createDirs: ["/build", "/out", cwd],
+        seccomp,
+        ...(isolation.clockOffsetSeconds
+          ? { clockOffsetSeconds: isolation.clockOffsetSeconds }
+          : {}),
       },
     });
     parent = key;
@@ -205,7 +225,15 @@ export async function build(
     for (const s of sources) {
       progress.event({ type: "source", name: s.name, digest: s.digest, cached: s.cached });
     }
-    const steps = planSteps(recipe, base, sources);
+    const epoch = await deriveSourceDateEpoch(
+      (recipe as { sourceDateEpoch?: number }).sourceDateEpoch,
+      sources,
+    );
+    const steps = planSteps(recipe, base, sources, {
+      epoch: epoch.value,
+      noSeccomp: options.noSeccomp,
+      clockOffsetSeconds: options.clockOffsetSeconds,
+    });
     const layers: string[] = [];
     for (const step of steps) {
       if (step.name === options.stopBefore) {
@@ -326,7 +354,13 @@ export async function build(
     });
     if (signal.aborted) return interrupted(progress, seconds());
     const manifestPath = join(options.outDir, "nsbuild-manifest.json");
-    writeJsonAtomic(manifestPath, manifest(loaded, base, sources, steps, files));
+    writeJsonAtomic(
+      manifestPath,
+      manifest(loaded, base, sources, steps, files, {
+        epoch,
+        noSeccomp: options.noSeccomp ?? false,
+      }),
+    );
     writeJsonAtomic(join(layout.builds, `${recipe.name}.json`), {
       name: recipe.name,
       recipe: loaded.file,
@@ -350,32 +384,58 @@ export async function build(
   }
 }
 
+/** What kept the build in, as it was in force: for the manifest. */
+function isolationRecord(steps: PlannedStep[], noSeccomp: boolean): unknown {
+  return {
+    namespaces: ["user", "mount", "pid", "uts", "ipc", "cgroup", "network (unless a step asks)"],
+    capabilities: Object.keys(KEPT_CAPABILITIES).sort(),
+    noNewPrivs: true,
+    seccomp: noSeccomp ? "off (--no-seccomp)" : "default filter",
+    steps: steps.map((s) => ({
+      name: s.name,
+      network: s.sandbox.network,
+      ...(s.relaxSeccomp ? { relaxSeccomp: s.relaxSeccomp } : {}),
+    })),
+  };
+}
+
 function interrupted(progress: ProgressSink, seconds: number): BuildOutcome {
   progress.event({ type: "build-end", status: "interrupted", seconds });
   return { status: EXIT_INTERRUPTED };
 }
 
+/**
+ * The build's record. Nothing in it depends on the host or the moment: no
+ * host path (the recipe by its file name, a local source by its path from
+ * the recipe), no time, so two builds of the same inputs write the same bytes.
+ */
 export function manifest(
   loaded: LoadedRecipeLike,
   base: ResolvedBase,
   sources: ReadySource[],
   steps: PlannedStep[],
   files: ExtractedFile[],
+  context: { epoch: SourceDateEpoch; noSeccomp: boolean },
 ): unknown {
+  const recipeDir = loaded.file.slice(0, loaded.file.lastIndexOf("/") + 1);
+  const origin = (o: string) =>
+    o.startsWith(recipeDir) ? o.slice(recipeDir.length) || "." : o.startsWith("/") ? "local" : o;
   return {
     nsbuild: NSBUILD_VERSION,
     recipe: {
       name: loaded.recipe.name,
       version: loaded.recipe.version,
-      file: loaded.file,
+      file: loaded.file.slice(recipeDir.length),
       sha256: createHash("sha256").update(loaded.text).digest("hex"),
     },
+    sourceDateEpoch: { value: context.epoch.value, from: context.epoch.from },
+    isolation: isolationRecord(steps, context.noSeccomp),
     base: {
       ref: base.info.ref,
       digest: base.digest,
       packages: base.info.packages?.map((p) => `${p.name}=${p.version}`) ?? [],
     },
-    sources: sources.map((s) => ({ name: s.name, origin: s.origin, digest: s.digest })),
+    sources: sources.map((s) => ({ name: s.name, origin: origin(s.origin), digest: s.digest })),
     steps: steps.map((s) => ({ name: s.name, key: s.key })),
     outputs: files
       .filter((f) => f.type !== "dir")

@@ -99,3 +99,27 @@ Deno.test("baseRefOf() sorts and deduplicates a Debian base's packages", () => {
     path: "/r",
   });
 });
+
+Deno.test("planSteps() gives each step the default filter, its relaxed groups, or none, in its key", () => {
+  const relaxed = {
+    ...recipe,
+    steps: recipe.steps.map((s, i) =>
+      i === 0 ? { ...s, relaxSeccomp: { groups: ["perf", "bpf"], reason: "profiling" } } : s
+    ),
+  };
+  const [plain] = planSteps(recipe, base, [source]);
+  const [eased] = planSteps(relaxed, base, [source]);
+  const [off] = planSteps(recipe, base, [source], { noSeccomp: true });
+  assert.deepEqual(plain!.sandbox.seccomp, { relax: [] });
+  assert.deepEqual(eased!.sandbox.seccomp, { relax: ["bpf", "perf"] });
+  assert.deepEqual(eased!.relaxSeccomp, { groups: ["perf", "bpf"], reason: "profiling" });
+  assert.equal(off!.sandbox.seccomp, "off");
+  assert.equal(new Set([plain!.key, eased!.key, off!.key]).size, 3);
+});
+
+Deno.test("planSteps() takes the derived SOURCE_DATE_EPOCH, and it changes the keys", () => {
+  const [a] = planSteps(recipe, base, [source], { epoch: 1660466000 });
+  const [b] = planSteps(recipe, base, [source], { epoch: 1660466001 });
+  assert.equal(a!.sandbox.env.SOURCE_DATE_EPOCH, "1660466000");
+  assert.notEqual(a!.key, b!.key);
+});

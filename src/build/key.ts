@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 
 /** Bumped when the layer format or the sandbox a step sees changes in a way keys cannot see. */
-export const LAYER_FORMAT = 1;
+export const LAYER_FORMAT = 2;
 
 export interface StepKeyInput {
   /** The key of the step below, or the base's digest for the first step. */
@@ -19,6 +19,8 @@ export interface StepKeyInput {
   network: boolean;
   /** Digest of every source visible under /src, by its name there. */
   sources: Record<string, string>;
+  /** The seccomp groups relaxed for the step, or "off"; unset for the default filter. */
+  seccomp?: string[] | "off";
 }
 
 /** JSON with keys sorted, so that equal inputs hash equally whatever order they were written in. */

@@ -25,6 +25,10 @@ export interface StepSandbox {
   argv: string[];
   network: boolean;
   createDirs: string[];
+  /** The system call filter: the default with these groups relaxed, or "off". */
+  seccomp: { relax: string[] } | "off";
+  /** Seconds the monotonic and boot-time clocks run ahead (`nsbuild verify`). */
+  clockOffsetSeconds?: number;
 }
 
 export interface LayerInfo {
@@ -106,6 +110,8 @@ export async function runStep(options: {
           argv: sandbox.argv,
           stdio: { stdin: "/dev/null", stdout: fifo, stderr: fifo },
           terminal: false,
+          seccomp: sandbox.seccomp,
+          clockOffsetSeconds: sandbox.clockOffsetSeconds,
           signal: options.signal,
         },
         executor,

@@ -17,11 +17,13 @@ import {
   DEFAULT_PATH,
   type SandboxSpec,
 } from "../sandbox/spec.ts";
+import { denyRules, SeccompPolicyError } from "../sandbox/seccomp_rules.ts";
 import { createRunDir, storeRoot } from "../store/root.ts";
 
 export const RUN_USAGE =
   "nsbuild run (--rootfs DIR | --base REF) [--bind SRC:DST] [--ro-bind SRC:DST] [--tmpfs DST] " +
-  "[--net] [--hostname NAME] [--env KEY=VALUE]... [--cwd DIR] -- CMD [ARG...]";
+  "[--net] [--hostname NAME] [--env KEY=VALUE]... [--cwd DIR] [--relax-seccomp GROUP]... " +
+  "[--no-seccomp] -- CMD [ARG...]";
 
 function usage(message: string): CliError {
   return new CliError(`run: ${message}`, `usage: ${RUN_USAGE}`, EXIT_SETUP_FAILED);
@@ -35,7 +37,7 @@ function badInput(message: string, hint: string): CliError {
 export type RunOptions =
   & Pick<
     SandboxSpec,
-    "rootfs" | "binds" | "tmpfs" | "network" | "hostname" | "env" | "cwd" | "argv"
+    "rootfs" | "binds" | "tmpfs" | "network" | "hostname" | "env" | "cwd" | "argv" | "seccomp"
   >
   & {
     /** A base reference to resolve into the rootfs (then rootfs is ""). */
@@ -62,6 +64,8 @@ const RUN_OPTIONS: Record<string, OptionSpec> = {
   hostname: { type: "string" },
   env: { type: "string", multiple: true },
   cwd: { type: "string" },
+  "relax-seccomp": { type: "string", multiple: true },
+  "no-seccomp": { type: "boolean" },
 };
 
 /** Parses `run` arguments; pure but for resolving relative host paths against cwd. */
@@ -117,6 +121,15 @@ export function parseRunArgs(
   }
   const cwd = stringOption(parsed, "cwd") ?? "/";
   if (!cwd.startsWith("/")) throw usage(`--cwd must be absolute inside the sandbox: "${cwd}"`);
+  const relax = stringOptions(parsed, "relax-seccomp");
+  const noSeccomp = flag(parsed, "no-seccomp");
+  if (noSeccomp && relax.length) throw usage("give --no-seccomp or --relax-seccomp, not both");
+  try {
+    denyRules(relax);
+  } catch (e) {
+    if (e instanceof SeccompPolicyError) throw usage(`--relax-seccomp: ${e.message} (${e.hint})`);
+    throw e;
+  }
   return {
     rootfs: rootfs ? absolutePath(rootfs) : "",
     ...(base ? { base } : {}),
@@ -127,6 +140,7 @@ export function parseRunArgs(
     env,
     cwd,
     argv,
+    seccomp: noSeccomp ? "off" : { relax },
   };
 }
 
@@ -184,6 +198,11 @@ export async function runCommand(args: string[]): Promise<number> {
     // Only a terminal on stdin gets a pty: piped or redirected input keeps
     // the command's stdio exactly as given.
     const terminal = Deno.stdin.isTerminal();
+    if (options.seccomp === "off") {
+      console.error(
+        "nsbuild: warning: --no-seccomp: the command runs without the system call filter",
+      );
+    }
     const result = await runSandbox({ ...options, runDir, terminal }, executor);
     if (result.error) console.error(`nsbuild: ${result.error.message}`);
     if (result.warning) console.error(`nsbuild: warning: ${result.warning}`);

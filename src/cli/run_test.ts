@@ -70,6 +70,7 @@ Deno.test("parseRunArgs() fills in defaults: hostname nsbuild, cwd /, PATH and H
     env: { PATH: DEFAULT_PATH, HOME: "/root" },
     cwd: "/",
     argv: ["true"],
+    seccomp: { relax: [] },
   });
   assert.equal(DEFAULT_PATH, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 });
@@ -208,4 +209,26 @@ Deno.test("parseRunArgs() rejects a relative --tmpfs or --cwd", () => {
     /--tmpfs target must be absolute: "tmp"/,
   );
   assertUsageError(["--rootfs", "/r", "--cwd", "build", "--", "sh"], /--cwd must be absolute/);
+});
+
+Deno.test("parseRunArgs() relaxes named seccomp groups, or turns the filter off", () => {
+  const relaxed = parseRunArgs(["--rootfs", "/r", "--relax-seccomp", "perf", "--", "true"]);
+  assert.deepEqual(relaxed.seccomp, { relax: ["perf"] });
+  const off = parseRunArgs(["--rootfs", "/r", "--no-seccomp", "--", "true"]);
+  assert.equal(off.seccomp, "off");
+});
+
+Deno.test("parseRunArgs() refuses an unknown or fixed seccomp group, and both flags at once", () => {
+  assertUsageError(
+    ["--rootfs", "/r", "--relax-seccomp", "ptrace", "--", "true"],
+    /not a seccomp rule group/,
+  );
+  assertUsageError(
+    ["--rootfs", "/r", "--relax-seccomp", "tiocsti", "--", "true"],
+    /cannot be relaxed/,
+  );
+  assertUsageError(
+    ["--rootfs", "/r", "--no-seccomp", "--relax-seccomp", "bpf", "--", "true"],
+    /not both/,
+  );
 });

@@ -115,6 +115,12 @@ export interface RecipeStep {
   cwd?: string;
   /** Whether the step may reach the network; default false (only loopback). */
   network?: boolean;
+  /**
+   * Lets this step use system calls the default seccomp filter denies, by
+   * group ("keyring", "kexec", "bpf", "userfaultfd", "perf", "personality",
+   * "userns"), for a stated reason; the manifest records both.
+   */
+  relaxSeccomp?: { groups: readonly string[]; reason: string };
 }
 
 /** A package build: a base, its sources, the steps that run over them, and what they leave in /out. */

@@ -8,6 +8,7 @@
  */
 import { normalizePath } from "../util/path.ts";
 import { isDebianPackageName } from "../base/debian.ts";
+import { relaxableGroups, RULE_GROUPS } from "../sandbox/seccomp_rules.ts";
 import type {
   DebianBase,
   DebianSource,
@@ -82,7 +83,7 @@ const RECIPE_FIELDS = [
   "outputs",
   "sourceDateEpoch",
 ];
-const STEP_FIELDS = ["name", "run", "env", "cwd", "network"];
+const STEP_FIELDS = ["name", "run", "env", "cwd", "network", "relaxSeccomp"];
 const BASE_KINDS = ["debian", "tarball", "directory"] as const;
 const BASE_FIELDS = {
   debian: ["debian", "packages"],
@@ -487,7 +488,42 @@ function checkStep(c: Checker, value: unknown, at: string): RecipeStep | undefin
     if (typeof obj.network === "boolean") step.network = obj.network;
     else c.expected(`${at}.network`, "true or false", obj.network);
   }
+  if (obj.relaxSeccomp !== undefined) {
+    const relax = checkRelaxSeccomp(c, obj.relaxSeccomp, `${at}.relaxSeccomp`);
+    if (relax) step.relaxSeccomp = relax;
+  }
   return name === undefined || run === undefined ? undefined : step;
+}
+
+function checkRelaxSeccomp(
+  c: Checker,
+  value: unknown,
+  at: string,
+): RecipeStep["relaxSeccomp"] | undefined {
+  const example = '{ groups: ["personality"], reason: "the test suite runs setarch -R" }';
+  const obj = c.object(value, at, example);
+  if (!obj) return undefined;
+  c.onlyFields(obj, at, ["groups", "reason"]);
+  const list = c.array(obj.groups, `${at}.groups`, "an array of seccomp group names");
+  const groups: string[] = [];
+  list?.forEach((g, i) => {
+    const name = c.string(g, `${at}.groups[${i}]`);
+    if (name === undefined) return;
+    if (!relaxableGroups().includes(name)) {
+      const fixed = RULE_GROUPS.find((r) => r.name === name);
+      c.fail(
+        `${at}.groups[${i}]`,
+        fixed
+          ? `"${name}" cannot be relaxed (${fixed.why})`
+          : `"${name}" is not a seccomp group; the groups are ${relaxableGroups().join(", ")}`,
+      );
+    } else groups.push(name);
+  });
+  if (list && list.length === 0) c.fail(`${at}.groups`, "is empty; leave relaxSeccomp out");
+  const reason = c.line(obj.reason, `${at}.reason`, "one line saying why the step needs it");
+  if (reason !== undefined && reason.trim() === "") c.fail(`${at}.reason`, "is only blanks");
+  if (!list || groups.length !== list.length || reason === undefined) return undefined;
+  return { groups, reason };
 }
 
 function checkOutputs(c: Checker, value: unknown): string[] | undefined {

@@ -54,6 +54,7 @@ Deno.test("validateRecipe() accepts every field and keeps each one", () => {
         env: { V: "1" },
         cwd: "/build/hello",
         network: true,
+        relaxSeccomp: { groups: ["personality"], reason: "the tests run setarch -R" },
       },
     ],
     outputs: ["/out/bin", "/out"],
@@ -110,7 +111,7 @@ Deno.test("validateRecipe() maps other tools' words to the field that does that 
 
 Deno.test("validateRecipe() lists the known fields when no unknown one is close", () => {
   assert.deepEqual(problems(withSteps({ name: "a", run: "true", zzz: 1 })), [
-    "recipes/x.ts: steps[0].zzz: unknown field (known: name, run, env, cwd, network)",
+    "recipes/x.ts: steps[0].zzz: unknown field (known: name, run, env, cwd, network, relaxSeccomp)",
   ]);
 });
 
@@ -409,4 +410,28 @@ Deno.test("describe() shows a value's kind, and short values themselves", () => 
   assert.equal(describe(() => 1), "a function");
   assert.equal(describe(Object.create(null)), "an object");
   assert.equal(describe("x".repeat(50)), `a string ("${"x".repeat(37)}...")`);
+});
+
+Deno.test("validateRecipe() names what is wrong in a step's relaxSeccomp", () => {
+  assert.deepEqual(
+    problems(withSteps({
+      name: "a",
+      run: "true",
+      relaxSeccomp: { groups: ["tiocsti", "ptrace", "perf"], reason: "" },
+    })),
+    [
+      'recipes/x.ts: steps[0].relaxSeccomp.groups[0]: "tiocsti" cannot be relaxed ' +
+      "(pushing input into a terminal (TIOCSTI) or driving the console (TIOCLINUX))",
+      'recipes/x.ts: steps[0].relaxSeccomp.groups[1]: "ptrace" is not a seccomp group; the groups ' +
+      "are keyring, kexec, bpf, userfaultfd, perf, personality, userns",
+      "recipes/x.ts: steps[0].relaxSeccomp.reason: is empty",
+    ],
+  );
+  assert.deepEqual(
+    problems(withSteps({ name: "a", run: "true", relaxSeccomp: { groups: ["perf"] } })),
+    [
+      "recipes/x.ts: steps[0].relaxSeccomp.reason: missing; " +
+      "expected one line saying why the step needs it",
+    ],
+  );
 });

@@ -38,7 +38,15 @@ export const OPCODES: Record<Op["op"], number> = {
   "keep-fd": 16,
   "exec": 17,
   "open-stdio": 18,
+  "drop-caps": 19,
+  "seccomp": 20,
+  "time-offset": 21,
+  "domainname": 22,
 };
+
+/** The kernel's limit on a seccomp filter's length (BPF_MAXINSNS). */
+export const MAX_FILTER_INSTRUCTIONS = 4096;
+const FILTER_INSTRUCTION_SIZE = 8;
 
 const STDIO_MODES = { read: 0, write: 1, append: 2 } as const;
 
@@ -86,7 +94,33 @@ function fields(op: Op): Fields {
     case "symlink":
       return { arg0: 0, arg1: 0, strings: [op.target, op.path] };
     case "hostname":
+    case "domainname":
       return { arg0: 0, arg1: 0, strings: [op.name] };
+    case "drop-caps": {
+      if (op.keep < 0n || op.keep >= 1n << 64n) {
+        throw new PlanEncodingError(`drop-caps: the mask ${op.keep} is not 64 bits`);
+      }
+      return {
+        arg0: Number(op.keep & 0xffffffffn),
+        arg1: Number(op.keep >> 32n),
+        strings: [],
+      };
+    }
+    case "seccomp": {
+      const count = op.program.length / FILTER_INSTRUCTION_SIZE;
+      if (!Number.isInteger(count) || count < 1 || count > MAX_FILTER_INSTRUCTIONS) {
+        throw new PlanEncodingError(
+          `seccomp: a filter of ${op.program.length} bytes is not 1 to ` +
+            `${MAX_FILTER_INSTRUCTIONS} instructions of ${FILTER_INSTRUCTION_SIZE} bytes`,
+        );
+      }
+      return { arg0: count, arg1: 0, strings: [hex(op.program)] };
+    }
+    case "time-offset":
+      if (!Number.isInteger(op.seconds) || op.seconds < 0 || op.seconds > 0xffffffff) {
+        throw new PlanEncodingError(`time-offset: ${op.seconds} is not a whole number of seconds`);
+      }
+      return { arg0: op.seconds, arg1: 0, strings: [] };
     case "loopback-up":
       return { arg0: 0, arg1: 0, strings: [] };
     case "umask":
@@ -116,6 +150,10 @@ function slot(n: number): number {
     throw new PlanEncodingError(`mount slot ${n} is out of range (0..${MAX_SLOTS - 1})`);
   }
   return n;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 const utf8 = new TextEncoder();

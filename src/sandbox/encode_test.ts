@@ -16,6 +16,9 @@ const EINVAL = 22;
 const ENOSYS = 38;
 const EPROTO = 71;
 
+/** One BPF instruction, "return ALLOW": a filter the kernel would take. */
+const ALLOW_ALL = new Uint8Array([0x06, 0, 0, 0, 0x00, 0x00, 0xff, 0x7f]);
+
 function spec(overrides: Partial<SandboxSpec> = {}): SandboxSpec {
   return {
     rootfs: "/store/bases/debian",
@@ -32,6 +35,7 @@ function spec(overrides: Partial<SandboxSpec> = {}): SandboxSpec {
     argv: ["sh", "-c", "echo héllo"],
     ttyGroupMapped: true,
     usernsFd: -1,
+    seccompProgram: ALLOW_ALL,
     ...overrides,
   };
 }
@@ -165,6 +169,10 @@ Deno.test("encodePlan() uses the opcodes of ffi/executor.h", () => {
     "keep-fd": 16,
     "exec": 17,
     "open-stdio": 18,
+    "drop-caps": 19,
+    "seccomp": 20,
+    "time-offset": 21,
+    "domainname": 22,
   });
 });
 
@@ -362,6 +370,10 @@ Deno.test("nsb_validate() accepts every opcode when exec comes last", () => {
     { op: "umask", mask: 0o22 },
     { op: "keep-fd", fd: 3 },
     { op: "open-stdio", fd: 1, path: "/run/out.fifo", mode: "append" },
+    { op: "drop-caps", keep: 0xffn },
+    { op: "seccomp", program: ALLOW_ALL },
+    { op: "time-offset", seconds: 3600 },
+    { op: "domainname", name: "(none)" },
     EXEC,
   ];
   assert.equal(new Set(ops.map((o) => o.op)).size, Object.keys(OPCODES).length);

@@ -37,6 +37,7 @@ export const Step: Record<number, string> = {
   [-14]: "making the pseudo-terminal the command's controlling terminal",
   [-15]: "connecting the command's stdin, stdout and stderr to the pseudo-terminal",
   [-16]: "setting up init's signal relay",
+  [-17]: "creating the time namespace and setting its clock offsets",
 };
 
 export const StepSyscall: Record<number, string> = {
@@ -56,6 +57,7 @@ export const StepSyscall: Record<number, string> = {
   [-14]: "ioctl(TIOCSCTTY)",
   [-15]: "dup2",
   [-16]: "signalfd",
+  [-17]: "unshare(CLONE_NEWTIME)",
 };
 
 export interface ExecRecord {

@@ -16,7 +16,7 @@ import {
   type SpawnHandles,
 } from "./executor.ts";
 
-export const EXECUTOR_ABI_VERSION = 3;
+export const EXECUTOR_ABI_VERSION = 4;
 
 export const SYMBOLS = {
   /** int32_t nsb_abi_version(void) */

@@ -26,6 +26,7 @@ export type Op =
   | { op: "readonly"; path: string; optional: boolean }
   | { op: "mask-file"; path: string; optional: boolean }
   | { op: "hostname"; name: string }
+  | { op: "domainname"; name: string }
   | { op: "loopback-up" }
   | { op: "chdir"; path: string }
   | { op: "umask"; mask: number }
@@ -35,6 +36,15 @@ export type Op =
    * stdout/stderr (write, append): a FIFO the caller reads, or a log file.
    */
   | { op: "open-stdio"; fd: 0 | 1 | 2; path: string; mode: "read" | "write" | "append" }
+  /**
+   * In the command just before exec: keep only these capabilities (a bit
+   * per CAP_* number), in every set including the bounding set.
+   */
+  | { op: "drop-caps"; keep: bigint }
+  /** In the command, the last step before exec: a seccomp filter (struct sock_filter[]). */
+  | { op: "seccomp"; program: Uint8Array }
+  /** The monotonic and boot-time clocks run this many seconds ahead (a time namespace). */
+  | { op: "time-offset"; seconds: number }
   /** Always last: candidates are tried in order, as execvp tries PATH. */
   | { op: "exec"; candidates: string[]; argv: string[]; env: string[] };
 
@@ -99,6 +109,7 @@ export function opPath(op: Op): string | undefined {
     case "exec":
       return op.argv[0];
     case "hostname":
+    case "domainname":
       return op.name;
     default:
       return undefined;
@@ -132,6 +143,14 @@ export function opSyscall(op: Op): string {
       return "mount bind /dev/null";
     case "hostname":
       return "sethostname";
+    case "domainname":
+      return "setdomainname";
+    case "drop-caps":
+      return "prctl(PR_CAPBSET_DROP)/capset";
+    case "seccomp":
+      return "seccomp(SECCOMP_SET_MODE_FILTER)";
+    case "time-offset":
+      return "unshare(CLONE_NEWTIME)";
     case "loopback-up":
       return "ioctl(SIOCSIFFLAGS, lo)";
     case "chdir":

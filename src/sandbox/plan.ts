@@ -3,7 +3,8 @@
  * mounts, namespaces and the environment is made here and can be asserted on.
  */
 import { CLONE, MS, type Op, type Plan } from "./ops.ts";
-import { DEFAULT_PATH, type SandboxSpec } from "./spec.ts";
+import { DEFAULT_DOMAINNAME, DEFAULT_PATH, type SandboxSpec } from "./spec.ts";
+import { keptCapabilityMask } from "./capabilities.ts";
 
 /** Device nodes bound from the host into the sandbox's /dev tmpfs. */
 export const DEV_NODES = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -199,9 +200,16 @@ export function planSandbox(spec: SandboxSpec): Plan {
   }
 
   ops.push({ op: "hostname", name: spec.hostname });
+  ops.push({ op: "domainname", name: DEFAULT_DOMAINNAME });
+  if (spec.clockOffsetSeconds) ops.push({ op: "time-offset", seconds: spec.clockOffsetSeconds });
   if (!spec.network) ops.push({ op: "loopback-up" });
   ops.push({ op: "chdir", path: absolute(spec.cwd, "--cwd") });
   ops.push({ op: "umask", mask: 0o022 });
+  ops.push({ op: "drop-caps", keep: keptCapabilityMask() });
+  if (spec.seccomp !== "off") {
+    if (!spec.seccompProgram) throw new PlanError("the seccomp filter was not compiled");
+    ops.push({ op: "seccomp", program: spec.seccompProgram });
+  }
   const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
   const command = spec.argv[0];
   if (command === undefined) throw new PlanError("no command to run");

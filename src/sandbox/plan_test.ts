@@ -9,8 +9,12 @@ import {
   PROC_READONLY,
 } from "./plan.ts";
 import { DEFAULT_PATH, type SandboxSpec } from "./spec.ts";
+import { keptCapabilityMask } from "./capabilities.ts";
 
 const RUN = "/var/cache/nsbuild/runs/42-abc";
+
+/** One BPF instruction, "return ALLOW": a filter the kernel would take. */
+const ALLOW_ALL = new Uint8Array([0x06, 0, 0, 0, 0x00, 0x00, 0xff, 0x7f]);
 
 function spec(overrides: Partial<SandboxSpec> = {}): SandboxSpec {
   return {
@@ -29,6 +33,7 @@ function spec(overrides: Partial<SandboxSpec> = {}): SandboxSpec {
     argv: ["make", "-j4"],
     ttyGroupMapped: true,
     usernsFd: -1,
+    seccompProgram: ALLOW_ALL,
     ...overrides,
   };
 }
@@ -273,14 +278,42 @@ Deno.test("planSandbox() puts exec last, with PATH candidates, argv and env", ()
   assert.equal(plan.ops.filter((op) => op.op === "exec").length, 1);
 });
 
-Deno.test("planSandbox() sets hostname, chdir and umask 022 before exec", () => {
+Deno.test("planSandbox() sets hostname, domain name, chdir and umask 022 before exec", () => {
   const plan = planSandbox(spec({ hostname: "box" }));
   const n = plan.ops.length;
-  assert.deepEqual(plan.ops.slice(n - 5, n - 1), [
+  assert.deepEqual(plan.ops.slice(n - 8, n - 3), [
     { op: "hostname", name: "box" },
+    { op: "domainname", name: "(none)" },
     { op: "loopback-up" },
     { op: "chdir", path: "/src" },
     { op: "umask", mask: 0o022 },
+  ]);
+});
+
+Deno.test("planSandbox() drops capabilities, then installs the filter, right before exec", () => {
+  const plan = planSandbox(spec());
+  const n = plan.ops.length;
+  assert.deepEqual(plan.ops.slice(n - 3, n - 1), [
+    { op: "drop-caps", keep: keptCapabilityMask() },
+    { op: "seccomp", program: ALLOW_ALL },
+  ]);
+  const keep = keptCapabilityMask();
+  assert.equal(keep & (1n << 21n), 0n, "CAP_SYS_ADMIN is dropped");
+  assert.equal(keep & (1n << 19n), 0n, "CAP_SYS_PTRACE is dropped");
+  assert.notEqual(keep & 1n, 0n, "CAP_CHOWN is kept");
+});
+
+Deno.test("planSandbox() with seccomp off plans no filter, and refuses a missing one", () => {
+  const off = planSandbox(spec({ seccomp: "off", seccompProgram: undefined }));
+  assert.equal(off.ops.some((op) => op.op === "seccomp"), false);
+  assert.throws(() => planSandbox(spec({ seccompProgram: undefined })), /seccomp filter/);
+});
+
+Deno.test("planSandbox() gives a time namespace only for a clock offset", () => {
+  assert.equal(planSandbox(spec()).ops.some((op) => op.op === "time-offset"), false);
+  const shifted = planSandbox(spec({ clockOffsetSeconds: 86400 }));
+  assert.deepEqual(shifted.ops.filter((op) => op.op === "time-offset"), [
+    { op: "time-offset", seconds: 86400 },
   ]);
 });
 

@@ -9,6 +9,7 @@ import { errnoText } from "./errno.ts";
 import { type IdMapPlan, mapsId, planIdMaps, userNameFor } from "./idmap.ts";
 import { applyIdMaps } from "./idmap_apply.ts";
 import { planSandbox } from "./plan.ts";
+import { defaultFilter } from "./seccomp.ts";
 import type { SandboxSpec } from "./spec.ts";
 import type { Op } from "./ops.ts";
 
@@ -154,9 +155,14 @@ export async function runSandbox(
   hostTerminal: HostTerminal = Deno.stdin,
 ): Promise<SandboxResult> {
   const usernsFd = request.reuseUserNamespace === false ? -1 : sharedUserns;
-  const spec: SandboxSpec = { ...request, usernsFd, ttyGroupMapped: mapsId(idMaps.gidMap, 5) };
   let handles, plan;
   try {
+    const spec: SandboxSpec = {
+      ...request,
+      usernsFd,
+      ttyGroupMapped: mapsId(idMaps.gidMap, 5),
+      seccompProgram: request.seccomp === "off" ? undefined : defaultFilter(request.seccomp?.relax),
+    };
     plan = planSandbox(spec);
     const bytes = encodePlan(plan);
     handles = executor.spawn(bytes);

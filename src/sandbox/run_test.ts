@@ -15,6 +15,7 @@ import { errnoName } from "./errno.ts";
 import type { IdMapPlan } from "./idmap.ts";
 import { opPath, opSyscall } from "./ops.ts";
 import { PlanError, planSandbox } from "./plan.ts";
+import { defaultFilter } from "./seccomp.ts";
 import {
   CommandError,
   EXIT_NOT_EXECUTABLE,
@@ -177,7 +178,12 @@ function record(kind: number, opIndex: number, errno: number): ExecRecord {
 }
 
 Deno.test("runSandbox() names the syscall, path and errno of whichever op fails", async () => {
-  const ops = planSandbox({ ...request("/x"), usernsFd: -1, ttyGroupMapped: true }).ops;
+  const ops = planSandbox({
+    ...request("/x"),
+    usernsFd: -1,
+    ttyGroupMapped: true,
+    seccompProgram: defaultFilter(),
+  }).ops;
   const errnos = [EPERM, ENOENT, EACCES, ENOTDIR, EINVAL, 30, 16, 38, 21];
   assert.ok(ops.length > 30);
   for (const [i, op] of ops.entries()) {
@@ -198,7 +204,12 @@ Deno.test("runSandbox() names the syscall, path and errno of whichever op fails"
       assert.equal(result.status, EXIT_SETUP_FAILED, where);
       assert.ok(result.error instanceof SandboxError, where);
       const error = result.error;
-      const actual = planSandbox({ ...request(runDir), usernsFd: -1, ttyGroupMapped: true })
+      const actual = planSandbox({
+        ...request(runDir),
+        usernsFd: -1,
+        ttyGroupMapped: true,
+        seccompProgram: defaultFilter(),
+      })
         .ops[i]!;
       assert.equal(actual.op, op.op, where);
       assert.ok(error.message.includes(opSyscall(actual)), `${where}: ${error.message}`);
@@ -221,7 +232,12 @@ Deno.test("runSandbox() names the syscall, path and errno of whichever op fails"
 Deno.test("runSandbox() reports the overlay mount's failure with the run directory's root", async () => {
   const runDir = await makeRunDir();
   try {
-    const ops = planSandbox({ ...request(runDir), usernsFd: -1, ttyGroupMapped: true }).ops;
+    const ops = planSandbox({
+      ...request(runDir),
+      usernsFd: -1,
+      ttyGroupMapped: true,
+      seccompProgram: defaultFilter(),
+    }).ops;
     const overlay = ops.findIndex((op) => op.op === "mount" && op.fstype === "overlay");
     assert.ok(overlay > 0);
     const executor = new FakeExecutor({
@@ -312,6 +328,7 @@ Deno.test("runSandbox() hands spawn the encoded plan of its request", async () =
     ...request(runDir, { argv: ["/bin/echo", "hi"] }),
     usernsFd: -1,
     ttyGroupMapped: true,
+    seccompProgram: defaultFilter(),
   });
   assert.equal(view.getUint32(12, true), expected.ops.length);
   assert.equal(view.getInt32(20, true), -1);

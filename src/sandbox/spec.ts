@@ -48,7 +48,18 @@ export interface SandboxSpec {
    * pty from the sandbox's devpts, never the caller's terminal itself.
    */
   terminal?: boolean;
+  /**
+   * The system call filter: the default one with the named groups relaxed
+   * (seccomp_rules.ts), or "off" (--no-seccomp; the caller records it).
+   */
+  seccomp?: { relax: string[] } | "off";
+  /** The compiled filter for `seccomp`: runSandbox fills it in, so the planner stays pure. */
+  seccompProgram?: Uint8Array;
+  /** Seconds the monotonic and boot-time clocks run ahead, in a time namespace of their own. */
+  clockOffsetSeconds?: number;
 }
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 export const DEFAULT_HOSTNAME = "nsbuild";
+/** What a Linux system without a NIS domain reports; never the host's. */
+export const DEFAULT_DOMAINNAME = "(none)";
