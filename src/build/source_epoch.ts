@@ -19,7 +19,7 @@ export interface SourceDateEpoch {
 }
 
 /** The trailer of a changelog entry: " -- Name <mail>  Thu, 01 Jan 2024 12:00:00 +0100". */
-const TRAILER = /^ -- .*?>  (.+)$/m;
+const TRAILER = /^ -- .*?> {2}(.+)$/m;
 
 /** Pure: the date of the first (latest) entry of a Debian changelog, in seconds. */
 export function changelogEpoch(text: string): number | undefined {
