@@ -27,7 +27,7 @@ const USERNS_HINT = "unprivileged user namespaces look disabled: check that " +
   "sysctl user.max_user_namespaces is above 0, kernel.unprivileged_userns_clone is 1 " +
   "where it exists, and on Ubuntu 23.10+ kernel.apparmor_restrict_unprivileged_userns is 0 " +
   "(or an AppArmor profile allows nsbuild); inside Docker or Kubernetes the container's " +
-  "seccomp profile may block them";
+  "seccomp profile may block them; `nsbuild doctor` checks each of these";
 
 /** A hint for an op that failed with an errno, or "" when none helps. */
 export function hintForOp(op: Op, errno: number): string {

@@ -111,7 +111,8 @@ export function planIdMaps(who: Identity, subuid: string, subgid: string): IdMap
     setgroups: "deny",
     warning: `nsbuild: warning: no subordinate ids for ${name} in ${missing.join(" and ")}: ` +
       "only root is mapped inside, so chown to other ids will fail; fix with " +
-      `\`sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${name}\``,
+      `\`sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${name}\`; ` +
+      "run `nsbuild doctor`",
   };
 }
 

@@ -19,7 +19,8 @@ function helperPath(name: string): string {
     name,
     undefined,
     ERRNO.ENOENT,
-    `${name} is not installed: install the uidmap package (sudo apt-get install uidmap)`,
+    `${name} is not installed: install the uidmap package (sudo apt-get install uidmap); ` +
+      "run `nsbuild doctor`",
   );
 }
 
@@ -42,7 +43,7 @@ export function applyIdMaps(pid: number, plan: IdMapPlan, executor: Executor): v
         rc < 0 ? "could not be started" : `exited with status ${rc & 0xff}`
       }: check that ` +
         `${paths[failed]} is setuid root (or has cap_setuid) and that the ranges for you in ` +
-        "/etc/subuid and /etc/subgid are yours",
+        "/etc/subuid and /etc/subgid are yours; run `nsbuild doctor`",
     );
   }
   const uidText = mapText(plan.uidMap), gidText = mapText(plan.gidMap);
@@ -57,6 +58,6 @@ export function applyIdMaps(pid: number, plan: IdMapPlan, executor: Executor): v
     `/proc/${pid}/${file}`,
     errno,
     `the kernel refused ${JSON.stringify(text.trim())}: a map may name only ids the writer ` +
-      "holds (root may name any)",
+      "holds (root may name any); run `nsbuild doctor`",
   );
 }

@@ -112,7 +112,7 @@ Deno.test("planIdMaps() without subordinate ids maps only root, denies setgroups
   assert.match(plan.warning, /usermod --add-subuids/);
   assert.match(plan.warning, /--add-subgids/);
   assert.match(plan.warning, /for alice in \/etc\/subuid and \/etc\/subgid/);
-  assert.ok(plan.warning.trimEnd().endsWith("alice`"), plan.warning);
+  assert.ok(plan.warning.trimEnd().endsWith("alice`; run `nsbuild doctor`"), plan.warning);
 });
 
 Deno.test("planIdMaps() falls back to a single map when only one of the files has a range", () => {
