@@ -9,6 +9,7 @@ import { joinPath as join } from "../util/path.ts";
 import type { Executor } from "../sandbox/executor.ts";
 import type { BindMount } from "../sandbox/spec.ts";
 import { KEPT_CAPABILITIES } from "../sandbox/capabilities.ts";
+import { currentIdMaps } from "../sandbox/run.ts";
 import { DEFAULT_PATH } from "../sandbox/spec.ts";
 import { acquireLock } from "../store/lock.ts";
 import { ensureLayout, type StoreLayout } from "../store/layout.ts";
@@ -388,6 +389,9 @@ export async function build(
 function isolationRecord(steps: PlannedStep[], noSeccomp: boolean): unknown {
   return {
     namespaces: ["user", "mount", "pid", "uts", "ipc", "cgroup", "network (unless a step asks)"],
+    idMap: currentIdMaps().mode === "single"
+      ? "single id (--single-id): only root is mapped"
+      : "subordinate ids",
     capabilities: Object.keys(KEPT_CAPABILITIES).sort(),
     noNewPrivs: true,
     seccomp: noSeccomp ? "off (--no-seccomp)" : "default filter",

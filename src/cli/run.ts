@@ -10,7 +10,7 @@ import {
 import { absolutePath } from "../util/path.ts";
 import { CliError } from "./errors.ts";
 import { loadExecutor } from "../sandbox/executor_ffi.ts";
-import { EXIT_SETUP_FAILED, runDirOwner, runSandbox } from "../sandbox/run.ts";
+import { acceptSingleIdMap, EXIT_SETUP_FAILED, runDirOwner, runSandbox } from "../sandbox/run.ts";
 import {
   type BindMount,
   DEFAULT_HOSTNAME,
@@ -23,7 +23,7 @@ import { createRunDir, storeRoot } from "../store/root.ts";
 export const RUN_USAGE =
   "nsbuild run (--rootfs DIR | --base REF) [--bind SRC:DST] [--ro-bind SRC:DST] [--tmpfs DST] " +
   "[--net] [--hostname NAME] [--env KEY=VALUE]... [--cwd DIR] [--relax-seccomp GROUP]... " +
-  "[--no-seccomp] -- CMD [ARG...]";
+  "[--no-seccomp] [--single-id] -- CMD [ARG...]";
 
 function usage(message: string): CliError {
   return new CliError(`run: ${message}`, `usage: ${RUN_USAGE}`, EXIT_SETUP_FAILED);
@@ -42,6 +42,8 @@ export type RunOptions =
   & {
     /** A base reference to resolve into the rootfs (then rootfs is ""). */
     base?: string;
+    /** --single-id: accept running with only root mapped when there are no subordinate ids. */
+    singleId?: boolean;
   };
 
 function splitBind(value: string, flag: string): [string, string] {
@@ -66,6 +68,7 @@ const RUN_OPTIONS: Record<string, OptionSpec> = {
   cwd: { type: "string" },
   "relax-seccomp": { type: "string", multiple: true },
   "no-seccomp": { type: "boolean" },
+  "single-id": { type: "boolean" },
 };
 
 /** Parses `run` arguments; pure but for resolving relative host paths against cwd. */
@@ -141,6 +144,7 @@ export function parseRunArgs(
     cwd,
     argv,
     seccomp: noSeccomp ? "off" : { relax },
+    ...(flag(parsed, "single-id") ? { singleId: true } : {}),
   };
 }
 
@@ -179,7 +183,8 @@ function statBinds(binds: BindMount[]): void {
 }
 
 export async function runCommand(args: string[]): Promise<number> {
-  const { base, ...options } = parseRunArgs(args, Deno.env.toObject());
+  const { base, singleId, ...options } = parseRunArgs(args, Deno.env.toObject());
+  if (singleId) acceptSingleIdMap();
   statBinds(options.binds);
   let release = () => {};
   if (base) {

@@ -68,8 +68,33 @@ function readOr(path: string, fallback: string): string {
   }
 }
 
-/** This process's id map plan, read once (it warns once when degraded). */
+let singleIdMapAccepted = false;
+
+/**
+ * The user passed --single-id: without subordinate ids, run with only root
+ * mapped (chown to other ids fails inside) instead of refusing.
+ */
+export function acceptSingleIdMap(): void {
+  singleIdMapAccepted = true;
+}
+
+/** Refused unless accepted: a build must never get weaker isolation in silence. */
+export class DegradedIsolationError extends Error {
+  override name = "DegradedIsolationError";
+  constructor(message: string, readonly hint: string) {
+    super(message);
+  }
+}
+
+/**
+ * This process's id map plan, read once. Without subordinate ids it is
+ * refused, unless acceptSingleIdMap() was called (then it warns once).
+ */
 export function currentIdMaps(): IdMapPlan {
+  if (cachedIdMaps) {
+    const refusal = refuseDegraded(cachedIdMaps, singleIdMapAccepted);
+    if (refusal) throw refusal;
+  }
   if (!cachedIdMaps) {
     const uid = Deno.uid() ?? 0;
     const gid = Deno.gid() ?? 0;
@@ -79,9 +104,27 @@ export function currentIdMaps(): IdMapPlan {
       readOr("/etc/subuid", ""),
       readOr("/etc/subgid", ""),
     );
+    const refusal = refuseDegraded(cachedIdMaps, singleIdMapAccepted);
+    if (refusal) throw refusal;
     if (cachedIdMaps.warning) console.error(cachedIdMaps.warning);
   }
   return cachedIdMaps;
+}
+
+/** Pure: the error for a single-id map the user did not accept, else undefined. */
+export function refuseDegraded(
+  plan: IdMapPlan,
+  accepted: boolean,
+): DegradedIsolationError | undefined {
+  if (plan.mode !== "single" || accepted) return undefined;
+  const [problem, fix] = (plan.warning ?? "").replace(/^nsbuild: warning: /, "").split(
+    "; fix with ",
+  );
+  return new DegradedIsolationError(
+    `${problem}; refusing to build with only root mapped`,
+    `fix with ${fix ?? "subordinate ids in /etc/subuid and /etc/subgid"}; ` +
+      "or pass --single-id to accept it",
+  );
 }
 
 const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];

@@ -12,7 +12,7 @@ import {
 } from "./executor.ts";
 import { SandboxError } from "./errors.ts";
 import { errnoName } from "./errno.ts";
-import type { IdMapPlan } from "./idmap.ts";
+import { type IdMapPlan, planIdMaps } from "./idmap.ts";
 import { opPath, opSyscall } from "./ops.ts";
 import { PlanError, planSandbox } from "./plan.ts";
 import { defaultFilter } from "./seccomp.ts";
@@ -22,6 +22,7 @@ import {
   EXIT_NOT_FOUND,
   EXIT_SETUP_FAILED,
   type HostTerminal,
+  refuseDegraded,
   runSandbox,
   type SandboxRequest,
 } from "./run.ts";
@@ -537,4 +538,19 @@ Deno.test("runSandbox() runs on with a cooked terminal when raw mode cannot be s
   } finally {
     await removeRunDir(runDir);
   }
+});
+
+Deno.test("refuseDegraded() refuses a single-id map unless --single-id accepted it", () => {
+  const single = planIdMaps({ uid: 1000, gid: 1000, user: "bob" }, "", "");
+  const refusal = refuseDegraded(single, false);
+  assert.ok(refusal);
+  assert.match(refusal.message, /no subordinate ids for bob .*refusing to build with only root/);
+  assert.match(refusal.hint, /sudo usermod --add-subuids .* bob`.*--single-id/);
+  assert.equal(refuseDegraded(single, true), undefined);
+  const full = planIdMaps(
+    { uid: 1000, gid: 1000, user: "bob" },
+    "bob:100000:65536\n",
+    "bob:100000:65536\n",
+  );
+  assert.equal(refuseDegraded(full, false), undefined);
 });
