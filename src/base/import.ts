@@ -9,7 +9,7 @@
 import { joinPath as join } from "../util/path.ts";
 import type { Executor } from "../sandbox/executor.ts";
 import { runHostTool } from "../sandbox/host_tools.ts";
-import { openFifo } from "../sandbox/capture.ts";
+import { forEachLine, openFifo } from "../sandbox/capture.ts";
 import { createTemp, finishTemp, type StoreTemp } from "../store/temp.ts";
 import { removeTrees } from "../store/remove.ts";
 import { ArchiveError, filterTar } from "./tar_filter.ts";
@@ -69,12 +69,16 @@ export async function unpackTar(options: UnpackOptions): Promise<UnpackedTree> {
   const temp = await createTemp(options.tmpDir, "base");
   const rootfs = join(temp.dir, "rootfs");
   const fifo = join(temp.dir, "in.fifo");
-  const log = join(temp.dir, "tar.log");
+  // tar's messages come back through a FIFO into memory: a file in the
+  // temporary would lose them exactly when the disk is full.
+  const messages = join(temp.dir, "messages.fifo");
+  const said: string[] = [];
   const abort = new AbortController();
   let unpacked: UnpackedTree | undefined;
   try {
     Deno.mkdirSync(rootfs, { mode: 0o755 });
     executor.mkfifo(fifo, 0o600);
+    executor.mkfifo(messages, 0o600);
     const sandbox = runHostTool({
       store: options.store,
       executor,
@@ -90,10 +94,20 @@ export async function unpackTar(options: UnpackOptions): Promise<UnpackedTree> {
         "/target",
       ],
       binds: [{ source: rootfs, target: "/target", readonly: false, directory: true }],
-      stdio: { stdin: fifo, stdout: log, stderr: log },
+      stdio: { stdin: fifo, stdout: messages, stderr: messages },
       signal: abort.signal,
     });
-    const writer = await openFifo(fifo, "write", sandbox);
+    // Both at once: the sandbox opens its stdin before its stdout.
+    const [reader, writer] = await Promise.all([
+      openFifo(messages, "read", sandbox),
+      openFifo(fifo, "write", sandbox),
+    ]);
+    const collected = reader
+      ? forEachLine(reader.readable, () => {}, (line) => {
+        said.push(line);
+        if (said.length > 20) said.shift();
+      })
+      : Promise.resolve();
     let filtered, filterError: unknown;
     if (writer) {
       try {
@@ -112,6 +126,7 @@ export async function unpackTar(options: UnpackOptions): Promise<UnpackedTree> {
       producer.cancel();
     }
     const result = await sandbox;
+    await collected;
     // The producer's own failure (a corrupt xz stream, mmdebstrap's error)
     // says more than what it did to the tar stream.
     await producer.done;
@@ -123,12 +138,12 @@ export async function unpackTar(options: UnpackOptions): Promise<UnpackedTree> {
     }
     if (result.error) throw result.error;
     if (filterError !== undefined) {
-      if (result.status !== 0) throw tarFailed(label, result.status, log);
+      if (result.status !== 0) throw tarFailed(label, result.status, said, options.store);
       throw filterError;
     }
-    if (result.status !== 0) throw tarFailed(label, result.status, log);
+    if (result.status !== 0) throw tarFailed(label, result.status, said, options.store);
     Deno.removeSync(fifo);
-    Deno.removeSync(log);
+    Deno.removeSync(messages);
     unpacked = { temp, rootfs, ...filtered! };
     return unpacked;
   } finally {
@@ -168,9 +183,18 @@ async function drain(stream: ReadableStream<Uint8Array>, limitMs: number): Promi
   }
 }
 
-function tarFailed(label: string, status: number, log: string): ImportError {
+function tarFailed(label: string, status: number, said: string[], store: string): ImportError {
+  const tail = said.filter((l) => l.trim() !== "").slice(-5);
+  if (tail.some((l) => /No space left on device/.test(l))) {
+    return new ImportError(
+      `${label}: the disk is full: no space left on device while unpacking into the store at ${store}`,
+      "nothing was kept; free space (`nsbuild cache prune` removes unused entries) or set " +
+        "NSBUILD_HOME to a store on a larger disk",
+    );
+  }
   return new ImportError(
-    `${label}: unpacking failed (tar exited with status ${status}):\n${tailOf(log)}`,
+    `${label}: unpacking failed (tar exited with status ${status})` +
+      (tail.length ? `:\n${tail.join("\n")}` : ""),
     "nothing was kept; the archive is corrupt, or holds what a user namespace cannot create",
   );
 }
