@@ -91,5 +91,7 @@ export function listRefRecords(layout: StoreLayout): RefRecord[] {
 export function writeJsonAtomic(path: string, value: unknown): void {
   const temp = `${path}.${Deno.pid}.tmp`;
   Deno.writeTextFileSync(temp, JSON.stringify(value, null, 2) + "\n");
+  // Not the caller's umask: a manifest's mode is part of a reproducible output.
+  Deno.chmodSync(temp, 0o644);
   Deno.renameSync(temp, path);
 }

@@ -5,7 +5,7 @@ import { storeContext } from "./store_context.ts";
 import { absolutePath, joinPath as join } from "../util/path.ts";
 import { build, EXIT_INTERRUPTED, NSBUILD_VERSION } from "../build/build.ts";
 import { createProgress } from "../build/progress.ts";
-import { loadRecipe } from "../recipe/load.ts";
+import { type LoadedRecipe, loadRecipe } from "../recipe/load.ts";
 import { RecipeError } from "../recipe/validate.ts";
 import { hostDebianArch } from "../base/arch.ts";
 import { ImportError } from "../base/import.ts";
@@ -13,17 +13,19 @@ import { RefError } from "../base/ref.ts";
 import { SourceError } from "../build/sources.ts";
 import { ExportError } from "../build/export.ts";
 import { SandboxError } from "../sandbox/errors.ts";
-import { runDirOwner, runSandbox } from "../sandbox/run.ts";
+import { acceptSingleIdMap, runDirOwner, runSandbox } from "../sandbox/run.ts";
 import { createRunDir } from "../store/root.ts";
+import { parseSide, sideLayout, sideRecipe } from "../verify/side.ts";
 
-export const BUILD_USAGE = "nsbuild [build] RECIPE.ts [--out DIR] [--no-cache] [--json]";
+export const BUILD_USAGE =
+  "nsbuild [build] RECIPE.ts [--out DIR] [--no-cache] [--json] [--no-seccomp] [--single-id]";
 export const SHELL_USAGE = "nsbuild shell RECIPE.ts --step NAME";
 
 function usage(message: string, which = BUILD_USAGE): CliError {
   return new CliError(message, `usage: ${which}`);
 }
 
-async function load(file: string) {
+export async function load(file: string): Promise<LoadedRecipe> {
   try {
     return await loadRecipe(absolutePath(file), {
       arch: hostDebianArch(),
@@ -36,7 +38,7 @@ async function load(file: string) {
 }
 
 /** Errors a build reports as one message (the progress display already said what ran). */
-function asCliError(e: unknown): unknown {
+export function asCliError(e: unknown): unknown {
   if (e instanceof ImportError || e instanceof SourceError || e instanceof ExportError) {
     return new CliError(e.message, e.hint, 1);
   }
@@ -46,7 +48,7 @@ function asCliError(e: unknown): unknown {
 }
 
 /** Ctrl-C (and SIGTERM) abort the running step at once; completed layers stay. */
-function interruptible(): { signal: AbortSignal; dispose(): void } {
+export function interruptible(): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const stop = () => controller.abort();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -64,15 +66,38 @@ export async function buildCommand(args: string[]): Promise<number> {
       out: { type: "string" },
       "no-cache": { type: "boolean" },
       json: { type: "boolean" },
+      "no-seccomp": { type: "boolean" },
+      "single-id": { type: "boolean" },
+      // Internal, not in the usage: how `nsbuild verify` runs its build b (src/verify/side.ts).
+      "verify-side": { type: "string" },
     });
   } catch (e) {
     if (e instanceof ArgsError) throw usage(e.message);
     throw e;
   }
   if (parsed.positionals.length !== 1) throw usage("give one recipe file");
-  const loaded = await load(parsed.positionals[0]!);
+  let loaded = await load(parsed.positionals[0]!);
+  if (flag(parsed, "single-id")) acceptSingleIdMap();
+  const noSeccomp = flag(parsed, "no-seccomp");
+  if (noSeccomp) {
+    console.error("nsbuild: warning: --no-seccomp: every step runs without the system call filter");
+  }
   const json = flag(parsed, "json");
   const ctx = storeContext(true);
+  let layout = ctx.layout;
+  let clockOffsetSeconds: number | undefined;
+  const sideText = stringOption(parsed, "verify-side");
+  if (sideText !== undefined) {
+    let side;
+    try {
+      side = parseSide(sideText);
+    } catch (e) {
+      throw usage((e as Error).message);
+    }
+    layout = sideLayout(layout, side);
+    loaded = sideRecipe(loaded, side);
+    clockOffsetSeconds = side.clockOffsetSeconds;
+  }
   const progress = createProgress(
     json ? "json" : Deno.stderr.isTerminal() ? "terminal" : "plain",
     {
@@ -90,12 +115,14 @@ export async function buildCommand(args: string[]): Promise<number> {
   const interrupt = interruptible();
   try {
     const outcome = await build(loaded, {
-      layout: ctx.layout,
+      layout,
       executor: ctx.executor,
       progress,
       noCache: flag(parsed, "no-cache"),
       outDir,
       signal: interrupt.signal,
+      noSeccomp,
+      ...(clockOffsetSeconds !== undefined ? { clockOffsetSeconds } : {}),
     });
     return outcome.status;
   } catch (e) {

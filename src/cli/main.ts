@@ -2,6 +2,8 @@
 import { runCommand } from "./run.ts";
 import { CliError, EXIT_USAGE } from "./errors.ts";
 import { USAGE } from "./usage.ts";
+import { storeRoot } from "../store/root.ts";
+import { noSpaceError, noSpaceReport } from "../store/space.ts";
 
 export const VERSION = "0.1.0";
 
@@ -18,6 +20,10 @@ export async function main(args: string[]): Promise<number> {
       return await (await import("./build.ts")).buildCommand(rest);
     case "shell":
       return await (await import("./build.ts")).shellCommand(rest);
+    case "verify":
+      return await (await import("./verify.ts")).verifyCommand(rest);
+    case "doctor":
+      return await (await import("./doctor.ts")).doctorCommand(rest);
     case "version":
     case "--version":
       console.log(`nsbuild ${VERSION}`);
@@ -38,6 +44,15 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
+/** The store's root for a message, or undefined when it cannot be placed. */
+function placedStore(): string | undefined {
+  try {
+    return storeRoot(Deno.env.toObject());
+  } catch {
+    return undefined;
+  }
+}
+
 if (import.meta.main) {
   let status: number;
   try {
@@ -48,7 +63,15 @@ if (import.meta.main) {
       status = e.status;
     } else {
       // Every error ends as one line; a stack trace only on request.
-      const message = e instanceof Error ? e.message : String(e);
+      const full = noSpaceError(e);
+      const report = full ? noSpaceReport(full, placedStore()) : undefined;
+      // Typed errors (ImportError, SeccompUnavailableError, ...) carry a hint.
+      const hint = (e as { hint?: unknown } | null)?.hint;
+      const message = report
+        ? `${report.message}\n  hint: ${report.hint}`
+        : e instanceof Error
+        ? `${e.message}${typeof hint === "string" && hint ? `\n  hint: ${hint}` : ""}`
+        : String(e);
       console.error(`nsbuild: ${message}`);
       if (Deno.env.get("NSBUILD_DEBUG") && e instanceof Error) console.error(e.stack);
       status = 125;

@@ -8,8 +8,10 @@ const CACHE_USAGE =
 export const USAGE = `nsbuild: rootless container builder for package builds
 
 Usage:
-  nsbuild [build] RECIPE.ts [--out DIR] [--no-cache] [--json]
+  nsbuild [build] RECIPE.ts [--out DIR] [--no-cache] [--json] [--no-seccomp] [--single-id]
   nsbuild shell RECIPE.ts [--step NAME]
+  nsbuild verify RECIPE.ts [--keep DIR] [--json]
+  nsbuild doctor [--json]
   ${RUN_USAGE}
   ${BASE_USAGE}
   ${CACHE_USAGE}
