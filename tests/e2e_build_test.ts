@@ -10,78 +10,17 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { BuildEvent } from "../src/build/progress.ts";
-import { hostAptSources } from "../src/base/debian.ts";
-import { findProgram, searchDirs } from "../src/util/which.ts";
 import { BUILD_BASE } from "../recipes/build_base.ts";
-import { NSBUILD_BIN, skipReason } from "./helpers/rootfs.ts";
+import { NSBUILD_BIN } from "./helpers/rootfs.ts";
+import { e2eEnv, e2eReason } from "./helpers/e2e.ts";
 
 const RECIPES = new URL("../recipes/", import.meta.url).pathname;
-
-const HOME = Deno.env.get("NSBUILD_E2E_HOME") ??
-  join(Deno.env.get("HOME") ?? "/nonexistent", ".cache", "nsbuild-e2e");
 
 /** The recipes' base as `nsbuild run --base` names it. */
 const BASE_REF = `debian:${BUILD_BASE.debian}+${(BUILD_BASE.packages ?? []).join(",")}`;
 
-/** Host variables nsbuild (Deno, mmdebstrap, apt) needs; nothing else of the test's environment. */
-const PASSED_THROUGH = [
-  "PATH",
-  "HOME",
-  "DENO_DIR",
-  "XDG_CACHE_HOME",
-  "TMPDIR",
-  "NSBUILD_EXECUTOR",
-  "http_proxy",
-  "https_proxy",
-  "HTTP_PROXY",
-  "HTTPS_PROXY",
-  "no_proxy",
-  "NO_PROXY",
-];
-
 /** A hang guard for one nsbuild run (a bootstrap included), not an assertion. */
 const RUN_LIMIT_MS = 30 * 60_000;
-
-/** The http(s) URIs of the host's apt sources, one-line and deb822 alike. */
-function aptUris(): string[] {
-  const uris = new Set<string>();
-  for (const file of hostAptSources()) {
-    for (const raw of file.text.split("\n")) {
-      const line = raw.replace(/#.*/, "").trim();
-      const deb822 = line.match(/^URIs:\s*(.+)$/i);
-      const oneLine = line.match(/^deb(?:-src)?\s+(?:\[[^\]]*\]\s+)?(\S+)/);
-      const found = deb822 ? deb822[1]!.split(/\s+/) : oneLine ? [oneLine[1]!] : [];
-      for (const uri of found) if (/^https?:\/\//.test(uri)) uris.add(uri);
-    }
-  }
-  return [...uris];
-}
-
-/** A quick look: does any of the host's apt sources answer at all? */
-async function aptReason(): Promise<string | undefined> {
-  const uris = aptUris();
-  if (uris.length === 0) return "the host has no http(s) apt source to bootstrap the base from";
-  const failures: string[] = [];
-  for (const uri of uris) {
-    try {
-      const response = await fetch(uri, { method: "HEAD", signal: AbortSignal.timeout(5_000) });
-      await response.body?.cancel();
-      return undefined;
-    } catch (e) {
-      failures.push(`${uri}: ${(e as Error).message}`);
-    }
-  }
-  return `the host's apt sources do not answer (${failures.join("; ")})`;
-}
-
-async function e2eReason(): Promise<string | undefined> {
-  const sandbox = await skipReason();
-  if (sandbox) return sandbox;
-  if (!findProgram("mmdebstrap", searchDirs())) {
-    return "mmdebstrap is not installed (apt-get install mmdebstrap), which the Debian base needs";
-  }
-  return await aptReason();
-}
 
 const reason = await e2eReason();
 if (reason) console.warn(`nsbuild end-to-end build tests skipped: ${reason}`);
@@ -108,12 +47,7 @@ interface RunResult {
 }
 
 async function nsbuild(args: string[]): Promise<RunResult> {
-  const env: Record<string, string> = {};
-  for (const name of PASSED_THROUGH) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) env[name] = value;
-  }
-  env.NSBUILD_HOME = HOME;
+  const env = e2eEnv();
   const started = performance.now();
   const child = new Deno.Command(NSBUILD_BIN, {
     args,
