@@ -256,7 +256,7 @@ Deno.removeSync(scratch, { recursive: true });
 
 // bin/nsbuild runs the bundle unless a source file is newer (then it starts slower).
 const srcRoot = new URL("../src", import.meta.url).pathname;
-const bundle = new URL("../dist/nsbuild.js", import.meta.url).pathname;
+const bundle = new URL("../dist/cli/main.js", import.meta.url).pathname;
 function newestSource(dir: string): number {
   let newest = 0;
   for (const entry of Deno.readDirSync(dir)) {
@@ -268,10 +268,10 @@ function newestSource(dir: string): number {
   }
   return newest;
 }
-let runs = "sources (dist/nsbuild.js is missing or older: `deno task setup` makes it)";
+let runs = "sources (dist/cli/ is missing or older: `deno task setup` makes it)";
 try {
   if ((Deno.statSync(bundle).mtime?.getTime() ?? 0) > newestSource(srcRoot)) {
-    runs = "dist/nsbuild.js";
+    runs = "the bundle in dist/cli/";
   }
 } catch {
   // No bundle.

@@ -121,6 +121,9 @@ enum nsb_record_kind {
   NSB_REC_SETUP_FAILED = 1,
   NSB_REC_EXEC_FAILED = 2,
   NSB_REC_CLEANUP_FAILED = 3,
+  /* The command's status, sent before the monitor removes the run
+   * directory: the caller can go on while the monitor cleans up. */
+  NSB_REC_EXITED = 4,
 };
 
 enum nsb_step {
@@ -150,8 +153,28 @@ struct nsb_record {
   int32_t value;
 };
 
-/* Exported entry points (the TypeScript symbol table in
- * src/sandbox/executor_ffi.ts mirrors these). */
+/* The operations of nsb_call (call.c); src/sandbox/executor_ffi.ts
+ * mirrors these numbers. */
+enum nsb_call_op {
+  NSB_CALL_ABI_VERSION = 1,
+  NSB_CALL_VALIDATE = 2,
+  NSB_CALL_SPAWN = 3,
+  NSB_CALL_RUN_HELPERS = 4,
+  NSB_CALL_WRITE_MAPS = 5,
+  NSB_CALL_OPEN_USERNS = 6,
+  NSB_CALL_RELEASE = 7,
+  NSB_CALL_READ_RECORDS = 8,
+  NSB_CALL_KILL = 9,
+  NSB_CALL_CLOSE = 10,
+  NSB_CALL_MKFIFO = 11,
+};
+
+/* Exported entry points: Deno binds nsb_call, nsb_wait and nsb_wait_exit
+ * (which block, so they run off the JS thread) and, to tell an old
+ * library by its ABI, nsb_abi_version. The rest are reached through
+ * nsb_call. */
+int32_t nsb_call(int32_t call, int32_t a, int32_t b, const uint8_t *in,
+                 uint32_t in_len, uint8_t *out, uint32_t out_len);
 int32_t nsb_abi_version(void);
 int32_t nsb_validate(const uint8_t *plan, uint32_t len);
 int32_t nsb_spawn(const uint8_t *plan, uint32_t len, int32_t *out);
@@ -162,6 +185,7 @@ int32_t nsb_write_maps(int32_t pid, const uint8_t *uid_map, uint32_t uid_len,
                        int32_t deny_setgroups);
 int32_t nsb_release(int32_t sync_fd, int32_t go);
 int32_t nsb_wait(int32_t pid, int32_t *status);
+int32_t nsb_wait_exit(int32_t fd, uint8_t *buf, uint32_t len);
 int32_t nsb_read_records(int32_t fd, uint8_t *buf, uint32_t len);
 int32_t nsb_kill(int32_t pid, int32_t sig);
 int32_t nsb_close(int32_t fd);

@@ -415,7 +415,7 @@ test("nsbuild's binaries cannot be opened through /proc/1/exe (CVE-2019-5736) an
   const executor = Deno.env.get("NSBUILD_EXECUTOR") ??
     new URL("../ffi/build/libnsbuild_executor.so", import.meta.url).pathname;
   const deno = await Deno.realPath(new URL("../node_modules/.bin/deno", import.meta.url).pathname);
-  const bundle = new URL("../dist/nsbuild.js", import.meta.url).pathname;
+  const bundle = new URL("../dist/cli/main.js", import.meta.url).pathname;
   const binaries = [deno, executor, NSBUILD_BIN, ...(exists(bundle) ? [bundle] : [])];
   const rootfsBusybox = join(await busyboxRootfs(), "bin", "busybox");
   const before = await Promise.all([...binaries, rootfsBusybox].map(fingerprint));

@@ -113,6 +113,8 @@ export async function runStep(options: {
           seccomp: sandbox.seccomp,
           clockOffsetSeconds: sandbox.clockOffsetSeconds,
           signal: options.signal,
+          // The next step starts while this one's work directory is removed.
+          cleanupInBackground: true,
         },
         executor,
       );
@@ -121,6 +123,9 @@ export async function runStep(options: {
         await forEachLine(output.readable, (bytes) => writeAllSync(log, bytes), options.onLine);
       }
       result = await running;
+      result.cleanup?.then((warning) => {
+        if (warning) console.error(`nsbuild: warning: ${warning}`);
+      });
     } finally {
       log.close();
     }

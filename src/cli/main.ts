@@ -3,12 +3,17 @@ import { runCommand } from "./run.ts";
 import { CliError, EXIT_USAGE } from "./errors.ts";
 import { USAGE } from "./usage.ts";
 import { storeRoot } from "../store/root.ts";
+import { storeLayout } from "../store/layout.ts";
+import { cacheFiltersIn } from "../sandbox/seccomp.ts";
+import { sandboxCleanups } from "../sandbox/run.ts";
 import { noSpaceError, noSpaceReport } from "../store/space.ts";
 
 export const VERSION = "0.1.0";
 
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
+  const store = placedStore();
+  if (store) cacheFiltersIn(storeLayout(store).filters);
   switch (command) {
     case "run":
       return await runCommand(rest);
@@ -77,5 +82,7 @@ if (import.meta.main) {
       status = 125;
     }
   }
+  // Build steps leave their monitors removing run directories: nothing may be left behind.
+  await sandboxCleanups();
   Deno.exit(status);
 }

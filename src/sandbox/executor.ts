@@ -17,6 +17,8 @@ export const RecordKind = {
   SetupFailed: 1,
   ExecFailed: 2,
   CleanupFailed: 3,
+  /** The command's status, sent before the monitor cleans up. */
+  Exited: 4,
 } as const;
 
 /** Protocol steps around the ops, reported with negative op indexes. */
@@ -89,6 +91,11 @@ export interface Executor {
   release(syncFd: number, go: boolean): void;
   /** Waits for the monitor; resolves to the sandbox's exit status. */
   wait(pid: number): Promise<number>;
+  /**
+   * Reads records until the one with the command's status (RecordKind.Exited)
+   * or end of file; the descriptor stays open for readRecords().
+   */
+  waitExit(reportFd: number): Promise<ExecRecord[]>;
   /** Reads every record until end of file, and closes the descriptor. */
   readRecords(reportFd: number): ExecRecord[];
   kill(pid: number, signal: number): void;

@@ -16,34 +16,46 @@ import {
   type SpawnHandles,
 } from "./executor.ts";
 
-export const EXECUTOR_ABI_VERSION = 4;
+export const EXECUTOR_ABI_VERSION = 5;
 
+/**
+ * Four symbols, not one per function: Deno compiles a trampoline for each
+ * symbol it binds, about 0.3 ms apiece, which every `nsbuild run` paid
+ * before its sandbox started. nsb_call multiplexes the synchronous calls
+ * (ffi/call.c); nsb_wait and nsb_wait_exit block, so they run off the JS
+ * thread.
+ */
 export const SYMBOLS = {
-  /** int32_t nsb_abi_version(void) */
-  nsb_abi_version: { parameters: [], result: "i32" },
-  /** int32_t nsb_validate(const uint8_t *plan, uint32_t len) */
-  nsb_validate: { parameters: ["buffer", "u32"], result: "i32" },
-  /** int32_t nsb_spawn(const uint8_t *plan, uint32_t len, int32_t out[3]) */
-  nsb_spawn: { parameters: ["buffer", "u32", "buffer"], result: "i32" },
-  /** int32_t nsb_run_helpers(int32_t pid, const uint8_t *buf, uint32_t len) */
-  nsb_run_helpers: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  /** int32_t nsb_write_maps(int32_t pid, const uint8_t *uid_map, uint32_t uid_len,
-   *                         const uint8_t *gid_map, uint32_t gid_len, int32_t deny_setgroups) */
-  nsb_write_maps: { parameters: ["i32", "buffer", "u32", "buffer", "u32", "i32"], result: "i32" },
-  /** int32_t nsb_open_userns(int32_t pid) */
-  nsb_open_userns: { parameters: ["i32"], result: "i32" },
-  /** int32_t nsb_release(int32_t sync_fd, int32_t go) */
-  nsb_release: { parameters: ["i32", "i32"], result: "i32" },
-  /** int32_t nsb_wait(int32_t pid, int32_t *status): blocks, so off the JS thread */
+  /** int32_t nsb_call(int32_t call, int32_t a, int32_t b, const uint8_t *in,
+   *                   uint32_t in_len, uint8_t *out, uint32_t out_len) */
+  nsb_call: {
+    parameters: ["i32", "i32", "i32", "buffer", "u32", "buffer", "u32"],
+    result: "i32",
+  },
+  /** int32_t nsb_wait(int32_t pid, int32_t *status) */
   nsb_wait: { parameters: ["i32", "buffer"], result: "i32", nonblocking: true },
-  /** int32_t nsb_read_records(int32_t fd, uint8_t *buf, uint32_t len) */
-  nsb_read_records: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  /** int32_t nsb_kill(int32_t pid, int32_t sig) */
-  nsb_kill: { parameters: ["i32", "i32"], result: "i32" },
-  /** int32_t nsb_close(int32_t fd) */
-  nsb_close: { parameters: ["i32"], result: "i32" },
-  /** int32_t nsb_mkfifo(const char *path, uint32_t mode) */
-  nsb_mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+  /** int32_t nsb_wait_exit(int32_t fd, uint8_t *buf, uint32_t len) */
+  nsb_wait_exit: { parameters: ["i32", "buffer", "u32"], result: "i32", nonblocking: true },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The operations of nsb_call, as ffi/executor.h numbers them. */
+export const Call = {
+  AbiVersion: 1,
+  Validate: 2,
+  Spawn: 3,
+  RunHelpers: 4,
+  WriteMaps: 5,
+  OpenUserns: 6,
+  Release: 7,
+  ReadRecords: 8,
+  Kill: 9,
+  Close: 10,
+  Mkfifo: 11,
+} as const;
+
+/** Every executor since ABI 1 exports this, so an old library can be told apart. */
+const ABI_SYMBOL = {
+  nsb_abi_version: { parameters: [], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -74,6 +86,31 @@ const LIBC_SYMBOLS = {
 
 const MFD_CLOEXEC = 1;
 
+function abiMismatch(abi: number): ExecutorLoadError {
+  return new ExecutorLoadError(
+    `the executor library speaks ABI ${abi}, nsbuild expects ${EXECUTOR_ABI_VERSION}: ` +
+      "rebuild it with `deno task setup`",
+  );
+}
+
+/** Binds the executor's symbols; a library too old to have them says which ABI it speaks. */
+export function bindExecutor(path: string): Library {
+  try {
+    return Deno.dlopen(path, SYMBOLS);
+  } catch (cause) {
+    let abi: number | undefined;
+    try {
+      const old = Deno.dlopen(path, ABI_SYMBOL);
+      abi = old.symbols.nsb_abi_version();
+      old.close();
+    } catch {
+      // Not an executor at all: the first error says why.
+    }
+    if (abi !== undefined && abi !== EXECUTOR_ABI_VERSION) throw abiMismatch(abi);
+    throw cause;
+  }
+}
+
 /** Opens a shared library from bytes through a memfd. */
 export function openFromBytes(bytes: Uint8Array): Library {
   const libc = Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
@@ -94,7 +131,7 @@ export function openFromBytes(bytes: Uint8Array): Library {
         }
         written += n;
       }
-      return Deno.dlopen(`/proc/self/fd/${fd}`, SYMBOLS);
+      return bindExecutor(`/proc/self/fd/${fd}`);
     } finally {
       libc.symbols.close(fd);
     }
@@ -113,7 +150,7 @@ function openLibrary(): Library {
         `the executor library ${path} is missing: run \`deno task setup\` to build it`,
       );
     }
-    return Deno.dlopen(path, SYMBOLS);
+    return bindExecutor(path);
   } catch (cause) {
     if (cause instanceof ExecutorLoadError) throw cause;
     throw new ExecutorLoadError(
@@ -124,44 +161,58 @@ function openLibrary(): Library {
   }
 }
 
+const NONE = 0;
+
 export class FfiExecutor implements Executor {
   constructor(private readonly lib: Library) {
-    const abi = lib.symbols.nsb_abi_version();
-    if (abi !== EXECUTOR_ABI_VERSION) {
-      throw new ExecutorLoadError(
-        `the executor library speaks ABI ${abi}, nsbuild expects ${EXECUTOR_ABI_VERSION}: ` +
-          "rebuild it with `deno task setup`",
-      );
-    }
+    const abi = this.call(Call.AbiVersion);
+    if (abi !== EXECUTOR_ABI_VERSION) throw abiMismatch(abi);
+  }
+
+  private call(
+    call: number,
+    a = NONE,
+    b = NONE,
+    input: Uint8Array | null = null,
+    output: Uint8Array | null = null,
+  ): number {
+    return this.lib.symbols.nsb_call(
+      call,
+      a,
+      b,
+      input,
+      input?.length ?? 0,
+      output,
+      output?.length ?? 0,
+    );
   }
 
   validate(plan: Uint8Array): number {
-    return this.lib.symbols.nsb_validate(plan, plan.length);
+    return this.call(Call.Validate, NONE, NONE, plan);
   }
 
   spawn(plan: Uint8Array): SpawnHandles {
     const out = new Int32Array(3);
-    const rc = this.lib.symbols.nsb_spawn(plan, plan.length, out);
+    const rc = this.call(Call.Spawn, NONE, NONE, plan, new Uint8Array(out.buffer));
     if (rc < 0) throw new ExecutorCallError("nsb_spawn", -rc);
     return { pid: out[0]!, syncFd: out[1]!, reportFd: out[2]! };
   }
 
   runHelpers(pid: number, helpers: Helper[]): number {
-    const buf = encodeHelpers(helpers);
-    return this.lib.symbols.nsb_run_helpers(pid, buf, buf.length);
+    return this.call(Call.RunHelpers, pid, NONE, encodeHelpers(helpers));
   }
 
   writeMaps(pid: number, uidMap: string, gidMap: string, denySetgroups: boolean): number {
-    const u = new TextEncoder().encode(uidMap), g = new TextEncoder().encode(gidMap);
-    return this.lib.symbols.nsb_write_maps(pid, u, u.length, g, g.length, denySetgroups ? 1 : 0);
+    const maps = new TextEncoder().encode(`${uidMap}\0${gidMap}`);
+    return this.call(Call.WriteMaps, pid, denySetgroups ? 1 : 0, maps);
   }
 
   openUserns(pid: number): number {
-    return this.lib.symbols.nsb_open_userns(pid);
+    return this.call(Call.OpenUserns, pid);
   }
 
   release(syncFd: number, go: boolean): void {
-    const rc = this.lib.symbols.nsb_release(syncFd, go ? 1 : 0);
+    const rc = this.call(Call.Release, syncFd, go ? 1 : 0);
     if (rc < 0) throw new ExecutorCallError("nsb_release", -rc);
   }
 
@@ -172,20 +223,27 @@ export class FfiExecutor implements Executor {
     return status[0]!;
   }
 
+  async waitExit(reportFd: number): Promise<ExecRecord[]> {
+    const buf = new Uint8Array(RECORD_SIZE * 64);
+    const n = await this.lib.symbols.nsb_wait_exit(reportFd, buf, buf.length);
+    if (n < 0) throw new ExecutorCallError("nsb_wait_exit", -n);
+    return decodeRecords(buf.subarray(0, n));
+  }
+
   readRecords(reportFd: number): ExecRecord[] {
     const buf = new Uint8Array(RECORD_SIZE * 64);
-    const n = this.lib.symbols.nsb_read_records(reportFd, buf, buf.length);
-    this.lib.symbols.nsb_close(reportFd);
+    const n = this.call(Call.ReadRecords, reportFd, NONE, null, buf);
+    this.call(Call.Close, reportFd);
     if (n < 0) throw new ExecutorCallError("nsb_read_records", -n);
     return decodeRecords(buf.subarray(0, n));
   }
 
   kill(pid: number, signal: number): void {
-    this.lib.symbols.nsb_kill(pid, signal);
+    this.call(Call.Kill, pid, signal);
   }
 
   mkfifo(path: string, mode: number): void {
-    const rc = this.lib.symbols.nsb_mkfifo(new TextEncoder().encode(`${path}\0`), mode);
+    const rc = this.call(Call.Mkfifo, mode, NONE, new TextEncoder().encode(`${path}\0`));
     if (rc < 0) throw new ExecutorCallError("mkfifo", -rc);
   }
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import {
+  bindExecutor,
   checkoutLibraryPath,
-  EXECUTOR_ABI_VERSION,
+  ExecutorLoadError,
   FfiExecutor,
   openFromBytes,
 } from "./executor_ffi.ts";
@@ -11,7 +12,6 @@ Deno.test("openFromBytes() loads the executor from a memfd, as a compiled nsbuil
   const bytes = Deno.readFileSync(checkoutLibraryPath());
   const lib = openFromBytes(bytes);
   try {
-    assert.equal(lib.symbols.nsb_abi_version(), EXECUTOR_ABI_VERSION);
     const executor = new FfiExecutor(lib);
     const plan = encodePlan({
       namespaces: 0,
@@ -30,4 +30,23 @@ Deno.test("openFromBytes() loads the executor from a memfd, as a compiled nsbuil
 
 Deno.test("openFromBytes() refuses bytes that are not a shared library", () => {
   assert.throws(() => openFromBytes(new TextEncoder().encode("not an ELF file")));
+});
+
+Deno.test("bindExecutor() names the ABI of a library too old to have nsb_call", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "nsbuild-old-abi-" });
+  try {
+    await Deno.writeTextFile(`${dir}/old.c`, "int nsb_abi_version(void) { return 4; }\n");
+    const cc = await new Deno.Command("cc", {
+      args: ["-shared", "-fPIC", "-o", `${dir}/old.so`, `${dir}/old.c`],
+      stderr: "inherit",
+    }).output();
+    assert.ok(cc.success, "cc could not build the stand-in library");
+    assert.throws(
+      () => bindExecutor(`${dir}/old.so`),
+      (e: Error) =>
+        e instanceof ExecutorLoadError && /speaks ABI 4, nsbuild expects 5/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -22,6 +22,12 @@ export type SandboxRequest = Omit<SandboxSpec, "usernsFd" | "ttyGroupMapped"> & 
   reuseUserNamespace?: boolean;
   /** Ends the sandbox at once (SIGKILL to its monitor, which ends everything inside). */
   signal?: AbortSignal;
+  /**
+   * Return as soon as the command's status is known, while the monitor
+   * removes the run directory and exits (SandboxResult.cleanup). Build steps
+   * run one after another: the next starts while the last is cleaned up.
+   */
+  cleanupInBackground?: boolean;
 };
 
 /** The host terminal nsbuild's stdin is, when the sandbox gets a terminal. */
@@ -36,6 +42,28 @@ export interface SandboxResult {
   error?: SandboxError | CommandError;
   /** A cleanup problem worth a warning (the run directory could not be removed). */
   warning?: string;
+  /**
+   * With cleanupInBackground: the monitor's cleanup, still under way when
+   * the result arrives; resolves to its warning, if any.
+   */
+  cleanup?: Promise<string | undefined>;
+}
+
+const cleanups = new Set<Promise<unknown>>();
+
+function track<T>(cleanup: Promise<T>): Promise<T> {
+  cleanups.add(cleanup);
+  const forget = () => cleanups.delete(cleanup);
+  cleanup.then(forget, forget);
+  return cleanup;
+}
+
+/**
+ * Resolves when every sandbox's monitor has removed its run directory and
+ * exited: a process awaits it before it exits, so nothing is left behind.
+ */
+export async function sandboxCleanups(): Promise<void> {
+  while (cleanups.size) await Promise.all(cleanups);
 }
 
 /** The command could not be executed (126) or found (127). */
@@ -247,12 +275,26 @@ export async function runSandbox(
       }
       executor.release(syncFd, true);
     }
-    const status = await executor.wait(pid);
-    const { error, warning } = describeRecords(
-      plan.ops,
-      executor.readRecords(reportFd),
-      request.argv[0]!,
-    );
+    const early = await executor.waitExit(reportFd);
+    const exited = early.find((rec) => rec.kind === RecordKind.Exited);
+    // The rest: the monitor removes the run directory, reports a failure to, and exits.
+    const settle = async () => {
+      const status = await executor.wait(pid);
+      return { status, records: [...early, ...executor.readRecords(reportFd)] };
+    };
+    if (exited && request.cleanupInBackground) {
+      const { error } = describeRecords(plan.ops, early, request.argv[0]!);
+      const cleanup = track(
+        settle().then(
+          ({ records }) => describeRecords(plan.ops, records, request.argv[0]!).warning,
+          (e) => `could not wait for the sandbox's cleanup: ${(e as Error).message}`,
+        ),
+      );
+      if (error instanceof SandboxError) return { status: EXIT_SETUP_FAILED, error, cleanup };
+      return { status: error ? error.status : exited.value, error, cleanup };
+    }
+    const { status, records } = await settle();
+    const { error, warning } = describeRecords(plan.ops, records, request.argv[0]!);
     if (error instanceof SandboxError) return { status: EXIT_SETUP_FAILED, error, warning };
     return { status: error ? error.status : status, error, warning };
   } finally {

@@ -24,6 +24,7 @@ import {
   type HostTerminal,
   refuseDegraded,
   runSandbox,
+  sandboxCleanups,
   type SandboxRequest,
 } from "./run.ts";
 
@@ -58,6 +59,7 @@ type Call =
   | { call: "writeMaps"; pid: number; uidMap: string; gidMap: string; denySetgroups: boolean }
   | { call: "release"; syncFd: number; go: boolean }
   | { call: "wait"; pid: number }
+  | { call: "waitExit"; fd: number }
   | { call: "readRecords"; fd: number }
   | { call: "kill"; pid: number; signal: number }
   | { call: "validate" };
@@ -67,6 +69,8 @@ class FakeExecutor implements Executor {
   calls: Call[] = [];
   constructor(
     private readonly outcome: {
+      /** What the monitor reports up to the command's status (RecordKind.Exited). */
+      early?: ExecRecord[];
       records?: ExecRecord[];
       status?: number;
       spawnError?: Error;
@@ -100,6 +104,10 @@ class FakeExecutor implements Executor {
   wait(pid: number): Promise<number> {
     this.calls.push({ call: "wait", pid });
     return Promise.resolve(this.outcome.status ?? 0);
+  }
+  waitExit(fd: number): Promise<ExecRecord[]> {
+    this.calls.push({ call: "waitExit", fd });
+    return Promise.resolve(this.outcome.early ?? []);
   }
   readRecords(fd: number): ExecRecord[] {
     this.calls.push({ call: "readRecords", fd });
@@ -312,9 +320,15 @@ Deno.test("runSandbox() returns the waited status of a clean run", async () => {
 Deno.test("runSandbox() spawns once, waits for the pid and reads the report fd", async () => {
   const executor = new FakeExecutor({ status: 3 });
   await run(executor);
-  assert.deepEqual(executor.calls.map((c) => c.call), ["spawn", "wait", "readRecords"]);
-  assert.deepEqual(executor.calls[1], { call: "wait", pid: 4242 });
-  assert.deepEqual(executor.calls[2], { call: "readRecords", fd: 77 });
+  assert.deepEqual(executor.calls.map((c) => c.call), [
+    "spawn",
+    "waitExit",
+    "wait",
+    "readRecords",
+  ]);
+  assert.deepEqual(executor.calls[1], { call: "waitExit", fd: 77 });
+  assert.deepEqual(executor.calls[2], { call: "wait", pid: 4242 });
+  assert.deepEqual(executor.calls[3], { call: "readRecords", fd: 77 });
 });
 
 Deno.test("runSandbox() hands spawn the encoded plan of its request", async () => {
@@ -407,6 +421,35 @@ Deno.test("runSandbox() turns a cleanup record into a warning and keeps the stat
   assert.equal(result.error, undefined);
   assert.match(result.warning ?? "", /could not remove the run directory: EACCES/);
   assert.match(result.warning ?? "", /nsbuild cache prune/);
+});
+
+Deno.test("runSandbox() with cleanupInBackground returns at the command's status, then reports the cleanup", async () => {
+  const exited: ExecRecord = { kind: RecordKind.Exited, opIndex: -1, errno: 0, value: 3 };
+  const executor = new FakeExecutor({
+    early: [exited],
+    records: [record(RecordKind.CleanupFailed, -1, EACCES)],
+    status: 3,
+  });
+  const { result } = await run(executor, { cleanupInBackground: true });
+  assert.equal(result.status, 3);
+  assert.equal(result.error, undefined);
+  assert.match((await result.cleanup) ?? "", /could not remove the run directory: EACCES/);
+  await sandboxCleanups();
+  const order = executor.calls.map((c) => c.call).filter((c) => c !== "runHelpers");
+  assert.deepEqual(order.slice(-3), ["waitExit", "wait", "readRecords"]);
+});
+
+Deno.test("runSandbox() without cleanupInBackground waits for the monitor though the status came early", async () => {
+  const exited: ExecRecord = { kind: RecordKind.Exited, opIndex: -1, errno: 0, value: 3 };
+  const executor = new FakeExecutor({
+    early: [exited],
+    records: [record(RecordKind.CleanupFailed, -1, EACCES)],
+    status: 3,
+  });
+  const { result } = await run(executor);
+  assert.equal(result.status, 3);
+  assert.equal(result.cleanup, undefined);
+  assert.match(result.warning ?? "", /could not remove the run directory: EACCES/);
 });
 
 Deno.test("runSandbox() turns spawn's EPERM into a SandboxError with the user namespace hint", async () => {
@@ -507,7 +550,7 @@ Deno.test("runSandbox() makes the terminal raw only after spawn and restores it 
     // The executor copies the cooked settings at spawn: raw must come after.
     assert.deepEqual(host.log, [
       { raw: true, afterCalls: ["spawn"] },
-      { raw: false, afterCalls: ["spawn", "wait", "readRecords"] },
+      { raw: false, afterCalls: ["spawn", "waitExit", "wait", "readRecords"] },
     ]);
   } finally {
     await removeRunDir(runDir);

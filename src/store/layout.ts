@@ -22,6 +22,8 @@ export interface StoreLayout {
   logs: string;
   /** The last build of each recipe: the entries it uses, which prune keeps. */
   builds: string;
+  /** Compiled seccomp programs, named by their policy (sandbox/seccomp.ts). */
+  filters: string;
   bases: string;
   layers: string;
   sources: string;
@@ -36,6 +38,7 @@ export function storeLayout(root: string): StoreLayout {
     refs: join(root, "refs"),
     logs: join(root, "logs"),
     builds: join(root, "builds"),
+    filters: join(root, "filters"),
     bases: join(root, "bases"),
     layers: join(root, "layers"),
     sources: join(root, "sources"),
