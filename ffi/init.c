@@ -26,6 +26,7 @@
 #include "executor.h"
 
 #define EXIT_SETUP 125
+#define FIFO_BUFFER_SIZE (1 << 20)
 
 static const char *or_null(const char *s) { return s[0] ? s : 0; }
 
@@ -159,6 +160,13 @@ static int open_stdio(const char *path, int target, uint32_t mode) {
   int fd = open(path, flags | O_NOCTTY | O_CLOEXEC, 0600);
   if (fd < 0)
     return -errno;
+  /* A FIFO from nsbuild (a base's tar stream, a step's output) gets a
+   * larger buffer than the default 64 KiB, so that neither end waits on
+   * the other at every chunk. Best effort: the size is capped by
+   * /proc/sys/fs/pipe-max-size. */
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+    fcntl(fd, F_SETPIPE_SZ, FIFO_BUFFER_SIZE);
   if (fd != target && dup2(fd, target) < 0) {
     int err = errno;
     close(fd);

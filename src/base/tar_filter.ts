@@ -156,15 +156,28 @@ class Output {
     }
   }
 
+  /**
+   * One write per batch: each write to the FIFO is a trip through Deno's
+   * blocking thread pool, and GNU tar reads what one write gives it.
+   */
   async flush(): Promise<void> {
     const pending = this.#pending;
+    const size = this.#pendingBytes;
     this.#pending = [];
     this.#pendingBytes = 0;
-    for (const view of pending) {
-      this.#hash.update(view);
-      this.bytes += view.length;
-      await this.#write(view);
+    if (pending.length === 0) return;
+    let batch = pending[0]!;
+    if (pending.length > 1) {
+      batch = new Uint8Array(size);
+      let at = 0;
+      for (const view of pending) {
+        batch.set(view, at);
+        at += view.length;
+      }
     }
+    this.#hash.update(batch);
+    this.bytes += batch.length;
+    await this.#write(batch);
   }
 
   digest(): string {

@@ -2,7 +2,7 @@
 import { runCommand } from "./run.ts";
 import { CliError, EXIT_USAGE } from "./errors.ts";
 import { USAGE } from "./usage.ts";
-import { storeRoot } from "../store/root.ts";
+import { storeEnv, storeRoot } from "../store/root.ts";
 import { storeLayout } from "../store/layout.ts";
 import { cacheFiltersIn } from "../sandbox/seccomp.ts";
 import { sandboxCleanups } from "../sandbox/run.ts";
@@ -52,7 +52,7 @@ export async function main(args: string[]): Promise<number> {
 /** The store's root for a message, or undefined when it cannot be placed. */
 function placedStore(): string | undefined {
   try {
-    return storeRoot(Deno.env.toObject());
+    return storeRoot(storeEnv());
   } catch {
     return undefined;
   }

@@ -18,7 +18,7 @@ import {
   type SandboxSpec,
 } from "../sandbox/spec.ts";
 import { denyRules, SeccompPolicyError } from "../sandbox/seccomp_rules.ts";
-import { createRunDir, storeRoot } from "../store/root.ts";
+import { createRunDir, storeEnv, storeRoot } from "../store/root.ts";
 
 export const RUN_USAGE =
   "nsbuild run (--rootfs DIR | --base REF) [--bind SRC:DST] [--ro-bind SRC:DST] [--tmpfs DST] " +
@@ -183,7 +183,7 @@ function statBinds(binds: BindMount[]): void {
 }
 
 export async function runCommand(args: string[]): Promise<number> {
-  const { base, singleId, ...options } = parseRunArgs(args, Deno.env.toObject());
+  const { base, singleId, ...options } = parseRunArgs(args, { TERM: Deno.env.get("TERM") });
   if (singleId) acceptSingleIdMap();
   statBinds(options.binds);
   let release = () => {};
@@ -199,7 +199,7 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   try {
     const executor = loadExecutor();
-    const runDir = createRunDir(storeRoot(Deno.env.toObject()), runDirOwner());
+    const runDir = createRunDir(storeRoot(storeEnv()), runDirOwner());
     // Only a terminal on stdin gets a pty: piped or redirected input keeps
     // the command's stdio exactly as given.
     const terminal = Deno.stdin.isTerminal();

@@ -2,7 +2,7 @@
 import { loadExecutor } from "../sandbox/executor_ffi.ts";
 import type { Executor } from "../sandbox/executor.ts";
 import { type StoreLayout, storeLayout } from "../store/layout.ts";
-import { storeRoot } from "../store/root.ts";
+import { storeEnv, storeRoot } from "../store/root.ts";
 
 export interface StoreContext {
   layout: StoreLayout;
@@ -13,7 +13,7 @@ export interface StoreContext {
 export function storeContext(quiet = false): StoreContext {
   let executor: Executor | undefined;
   return {
-    layout: storeLayout(storeRoot(Deno.env.toObject())),
+    layout: storeLayout(storeRoot(storeEnv())),
     executor: () => executor ??= loadExecutor(),
     progress: quiet ? () => {} : (line) => console.error(`nsbuild: ${line}`),
   };
