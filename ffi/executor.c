@@ -513,10 +513,11 @@ int32_t nsb_wait(int32_t pid, int32_t *status) {
   return 0;
 }
 
-/* Reads records until the one with the command's status, or end of file
- * (the monitor died or never ran the command); the descriptor stays open
- * for what the cleanup reports. Returns the bytes read or -errno. */
-int32_t nsb_wait_exit(int32_t fd, uint8_t *buf, uint32_t len) {
+/* Reads whole records into buf until end of file, or, with until_exit,
+ * until the one with the command's status. Returns the bytes read or
+ * -errno. */
+static int32_t read_records(int32_t fd, uint8_t *buf, uint32_t len,
+                            int until_exit) {
   uint32_t got = 0;
   while (got + sizeof(struct nsb_record) <= len) {
     ssize_t n = read(fd, buf + got, sizeof(struct nsb_record));
@@ -532,25 +533,21 @@ int32_t nsb_wait_exit(int32_t fd, uint8_t *buf, uint32_t len) {
     struct nsb_record rec;
     memcpy(&rec, buf + got, sizeof rec);
     got += (uint32_t)n;
-    if (rec.kind == NSB_REC_EXITED)
+    if (until_exit && rec.kind == NSB_REC_EXITED)
       break;
   }
   return (int32_t)got;
 }
 
+/* The records up to the command's status, or to end of file (the monitor
+ * died or never ran the command); the descriptor stays open for what the
+ * cleanup reports. */
+int32_t nsb_wait_exit(int32_t fd, uint8_t *buf, uint32_t len) {
+  return read_records(fd, buf, len, 1);
+}
+
 int32_t nsb_read_records(int32_t fd, uint8_t *buf, uint32_t len) {
-  uint32_t got = 0;
-  while (got < len) {
-    ssize_t n = read(fd, buf + got, len - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -errno;
-    if (n == 0)
-      break;
-    got += (uint32_t)n;
-  }
-  return (int32_t)got;
+  return read_records(fd, buf, len, 0);
 }
 
 int32_t nsb_kill(int32_t pid, int32_t sig) {

@@ -277,7 +277,7 @@ export async function runSandbox(
     }
     const early = await executor.waitExit(reportFd);
     const exited = early.find((rec) => rec.kind === RecordKind.Exited);
-    // The rest: the monitor removes the run directory, reports a failure to, and exits.
+    // Then the monitor removes the run directory, says if it could not, and exits.
     const settle = async () => {
       const status = await executor.wait(pid);
       return { status, records: [...early, ...executor.readRecords(reportFd)] };
