@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { BUSYBOX, NSBUILD_BIN, pollUntil, skipReason, sleep } from "./helpers/rootfs.ts";
 import { descendants, isAlive } from "./helpers/proc.ts";
+import { describeOutcome, Nsbuild, type Outcome } from "./helpers/fault.ts";
 import {
   concatBytes,
   endOfArchive,
@@ -30,81 +31,8 @@ function test(name: string, fn: () => Promise<void>): void {
 // ---------------------------------------------------------------------------
 // Running nsbuild against one store
 
-/** Host variables nsbuild (Deno) itself needs; nothing else of the test's environment. */
-const PASSED_THROUGH = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "NSBUILD_EXECUTOR"];
-
-/** How long any one nsbuild run may take before it is killed and the test fails. */
-const TIMEOUT_MS = 60_000;
-
-interface Result {
-  args: string[];
-  code: number;
-  signal: Deno.Signal | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** One `bin/nsbuild ARGS` with NSBUILD_HOME=home; `result` settles when it has exited. */
-class Running {
-  readonly child: Deno.ChildProcess;
-  readonly pid: number;
-  readonly result: Promise<Result>;
-  exited = false;
-
-  constructor(home: string, readonly args: string[]) {
-    const env: Record<string, string> = {};
-    for (const name of PASSED_THROUGH) {
-      const value = Deno.env.get(name);
-      if (value !== undefined) env[name] = value;
-    }
-    env.NSBUILD_HOME = home;
-    this.child = new Deno.Command(NSBUILD_BIN, {
-      args,
-      env,
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.pid = this.child.pid;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      this.kill();
-    }, TIMEOUT_MS);
-    this.result = this.child.output().then((out) => {
-      clearTimeout(timer);
-      this.exited = true;
-      const decoder = new TextDecoder();
-      const result = {
-        args,
-        code: out.code,
-        signal: out.signal,
-        stdout: decoder.decode(out.stdout),
-        stderr: decoder.decode(out.stderr),
-      };
-      if (timedOut) {
-        throw new Error(
-          `nsbuild ${args.join(" ")} was killed after ${TIMEOUT_MS} ms\n${show(result)}`,
-        );
-      }
-      return result;
-    });
-  }
-
-  kill(): void {
-    try {
-      this.child.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
-}
-
-function show(r: Result): string {
-  return `nsbuild ${r.args.join(" ")}: status ${r.code}${r.signal ? ` (${r.signal})` : ""}\n` +
-    `stdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
+type Result = Outcome;
+const show = describeOutcome;
 
 function assertStatus(r: Result, code: number): void {
   assert.equal(r.code, code, `expected status ${code}\n${show(r)}`);
@@ -141,8 +69,8 @@ interface Pulled {
 class Store {
   constructor(readonly home: string) {}
 
-  start(args: string[]): Running {
-    return new Running(this.home, args);
+  start(args: string[]): Nsbuild {
+    return new Nsbuild(args, this.home);
   }
 
   run(args: string[]): Promise<Result> {
@@ -740,9 +668,9 @@ test("after SIGKILL during an import the next import succeeds and cache prune re
         );
         assert.ok(underway, "the import never got under way");
         sandboxed = descendants(running.pid).map((p) => p.pid);
-        running.kill();
+        running.kill("SIGKILL");
       } catch (e) {
-        running.kill();
+        running.kill("SIGKILL");
         throw e;
       }
       const killed = await running.result;
