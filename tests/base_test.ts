@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { BUSYBOX, NSBUILD_BIN, pollUntil, skipReason, sleep } from "./helpers/rootfs.ts";
+import { BUSYBOX, pollUntil, skipReason, sleep } from "./helpers/rootfs.ts";
 import { descendants, isAlive } from "./helpers/proc.ts";
 import { describeOutcome, Nsbuild, type Outcome } from "./helpers/fault.ts";
 import {
